@@ -1,0 +1,16 @@
+#!/usr/bin/env node
+// The `switchyard` command. Runs the compiled CLI from dist/ (built by `npm ci` through the
+// `prepare` script); in a source checkout without dist/ it falls back to the TypeScript sources.
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const dist = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
+if (existsSync(dist)) {
+  const { main } = await import(dist);
+  await main(process.argv);
+} else {
+  const { register } = await import('tsx/esm/api');
+  register();
+  const { main } = await import('../src/cli/main.ts');
+  await main(process.argv);
+}
