@@ -195,3 +195,174 @@ export class NetManagerError extends SwitchyardError {
 export function hasCode(err: unknown, code: string): boolean {
   return err instanceof SwitchyardError && err.code === code;
 }
+
+/**
+ * A record that must be unique is already in a database table (msl-network raises `ValueError`
+ * with the same message, e.g. `A user with the name 'j.doe' already exists`).
+ */
+export class RecordExistsError extends SwitchyardError {
+  /** The table, e.g. `"auth_users"`. */
+  readonly table: string;
+  /** The unique value that clashed, e.g. the username. */
+  readonly key: string;
+  constructor(table: string, key: string, message: string, options?: SwitchyardErrorOptions) {
+    super('SWITCHYARD_ERR_RECORD_EXISTS', message, options);
+    this.table = table;
+    this.key = key;
+  }
+}
+
+/**
+ * Records to update or delete are not in a database table (msl-network raises `ValueError`, e.g.
+ * `Cannot delete 'j.doe'. This user is not in the table.`).
+ */
+export class RecordNotFoundError extends SwitchyardError {
+  /** The table, e.g. `"auth_hostnames"`. */
+  readonly table: string;
+  /** The values that were not found (usernames or hostnames). */
+  readonly keys: string[];
+  /** What was attempted: `"delete"`, `"remove"`, `"update"`. */
+  readonly action: string;
+  constructor(table: string, keys: string[], action: string, message: string, options?: SwitchyardErrorOptions) {
+    super('SWITCHYARD_ERR_RECORD_NOT_FOUND', message, options);
+    this.table = table;
+    this.keys = keys;
+    this.action = action;
+  }
+}
+
+/**
+ * A call received the wrong number, names or types of arguments; the message follows Python's
+ * `TypeError` text (e.g. `UsersTable.insert() missing 1 required positional argument: 'is_admin'`)
+ * because admin requests from Python clients show it verbatim.
+ */
+export class ArgumentTypeError extends InvalidArgumentError {
+  /** The callee as Python names it, e.g. `"UsersTable.insert"`. */
+  readonly callee: string;
+  constructor(callee: string, argument: string, message: string, options?: SwitchyardErrorOptions) {
+    super(argument, message, options);
+    this.callee = callee;
+  }
+}
+
+/**
+ * An attr string or network-manager option string is malformed (GCT's `attr_array_from_string`
+ * errors: "CR and LF are not allowed in attr_string.", "Invalid attr_string.", "Empty value in
+ * attr_string.").
+ */
+export class AttrStringError extends SwitchyardError {
+  /** What is wrong: `crlf`, `no-equals`, `empty-name`, `empty-value`, or `unformattable` (an attr that cannot be written as `name=value;`). */
+  readonly reason: 'crlf' | 'no-equals' | 'empty-name' | 'empty-value' | 'unformattable';
+  /** The offending `name=value` segment, when there is one. */
+  readonly segment: string | undefined;
+  /** Where it was found, e.g. `"segment 3"` or `"/etc/switchyard/netmgr.d/10-site.conf:4"`. */
+  readonly where: string | undefined;
+  constructor(
+    reason: AttrStringError['reason'],
+    message: string,
+    facts?: { segment?: string | undefined; where?: string | undefined },
+    options?: SwitchyardErrorOptions,
+  ) {
+    super('SWITCHYARD_ERR_ATTR_STRING', message, options);
+    this.reason = reason;
+    this.segment = facts?.segment;
+    this.where = facts?.where;
+  }
+}
+
+/** An attr has a value of the wrong form for its name (e.g. `tcp sndbuf=lots`). */
+export class AttrValueError extends SwitchyardError {
+  readonly scope: string;
+  /** The attr's name (`name` is taken by the class name). */
+  readonly attrName: string;
+  readonly value: string;
+  /** What was expected, e.g. `"a port number 0-65535"`. */
+  readonly expected: string;
+  constructor(scope: string, attrName: string, value: string, expected: string, options?: SwitchyardErrorOptions) {
+    super(
+      'SWITCHYARD_ERR_ATTR_VALUE',
+      `Invalid value ${JSON.stringify(value)} for ${scope} attr ${attrName}: expected ${expected}`,
+      options,
+    );
+    this.scope = scope;
+    this.attrName = attrName;
+    this.value = value;
+    this.expected = expected;
+  }
+}
+
+/** A contact string is not `host:port` (IPv6 hosts in brackets). */
+export class InvalidContactError extends SwitchyardError {
+  readonly contact: string;
+  constructor(contact: string, message: string, options?: SwitchyardErrorOptions) {
+    super('SWITCHYARD_ERR_INVALID_CONTACT', message, options);
+    this.contact = contact;
+  }
+}
+
+/**
+ * A network manager's callout returned a value the chain cannot use. The message starts with GCT's
+ * "Bad parameter, <what>" and says what was expected. Arrives as the `cause` of a NetManagerError.
+ */
+export class NetManagerResultError extends SwitchyardError {
+  readonly callout: string;
+  /** The part that was wrong: `result`, `attrs`, `attr`, `scope`, `name`, `value`, `contact` or `array`. */
+  readonly what: string;
+  constructor(callout: string, what: string, detail: string, options?: SwitchyardErrorOptions) {
+    super('SWITCHYARD_ERR_NETMGR_RESULT', `Bad parameter, ${what}: ${detail}`, options);
+    this.callout = callout;
+    this.what = what;
+  }
+}
+
+/** A network manager cannot be created: unknown name, missing or bad attr, unreadable file or module. */
+export class NetManagerConfigError extends SwitchyardError {
+  /** The manager name, e.g. `"logging"`. */
+  readonly manager: string;
+  /** Where the configuration came from, when known (a file, `SWITCHYARD_NETMGR`, `--netmgr`). */
+  readonly source: string | undefined;
+  constructor(manager: string, message: string, source?: string, options?: SwitchyardErrorOptions) {
+    super('SWITCHYARD_ERR_NETMGR_CONFIG', message, options);
+    this.manager = manager;
+    this.source = source;
+  }
+}
+
+/** A callout function of a `module` network manager threw (GCT: "<Type> exception in <func>: <value>"). */
+export class NetManagerModuleError extends SwitchyardError {
+  /** Absolute path of the module. */
+  readonly path: string;
+  /** The export that threw, e.g. `"pre_accept"` or `"preAccept"`. */
+  readonly exportName: string;
+  constructor(path: string, exportName: string, message: string, options?: SwitchyardErrorOptions) {
+    super('SWITCHYARD_ERR_NETMGR_MODULE', message, options);
+    this.path = path;
+    this.exportName = exportName;
+  }
+}
+
+/** The program of an `exec` network manager failed: could not start, exited non-zero, timed out or wrote bad output. */
+export class NetManagerExecError extends SwitchyardError {
+  readonly program: string;
+  readonly callout: string;
+  /** Exit code, or `null` when the program was killed by a signal or never started. */
+  readonly exitCode: number | null;
+  /** The signal that ended the program, when one did. */
+  readonly signal: string | null;
+  /** The end of what the program wrote to stderr (at most 4 KiB). */
+  readonly stderr: string;
+  constructor(
+    program: string,
+    callout: string,
+    message: string,
+    facts: { exitCode?: number | null; signal?: string | null; stderr?: string },
+    options?: SwitchyardErrorOptions,
+  ) {
+    super('SWITCHYARD_ERR_NETMGR_EXEC', message, options);
+    this.program = program;
+    this.callout = callout;
+    this.exitCode = facts.exitCode ?? null;
+    this.signal = facts.signal ?? null;
+    this.stderr = facts.stderr ?? '';
+  }
+}
