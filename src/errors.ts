@@ -366,3 +366,107 @@ export class NetManagerExecError extends SwitchyardError {
     this.stderr = facts.stderr ?? '';
   }
 }
+
+/**
+ * A channel has no more items: it was closed by this side (`reason: 'closed-locally'`), by the
+ * peer (`'closed-by-peer'`), or the connection under it is gone (`'connection-lost'`, with the
+ * connection's error as `cause`). execnet raises `EOFError` in the same places.
+ */
+export class ChannelEOFError extends SwitchyardError {
+  /** The channel id on this side. */
+  readonly channelId: number;
+  readonly reason: 'closed-locally' | 'closed-by-peer' | 'connection-lost';
+  constructor(channelId: number, reason: ChannelEOFError['reason'], options?: SwitchyardErrorOptions) {
+    const why =
+      reason === 'closed-locally' ? 'it was closed on this side' : reason === 'closed-by-peer' ? 'the peer closed it' : 'the connection to the peer is gone';
+    const detail = reason === 'connection-lost' && options?.cause instanceof Error ? ` (${options.cause.message})` : '';
+    super('SWITCHYARD_ERR_CHANNEL_EOF', `Channel ${channelId} has no more items: ${why}${detail}`, options);
+    this.channelId = channelId;
+    this.reason = reason;
+  }
+}
+
+/** An item was sent on a channel that is closed (execnet: `OSError("cannot send to <Channel id=N closed>")`). */
+export class ChannelClosedError extends SwitchyardError {
+  readonly channelId: number;
+  /** Who closed it: this side, the peer, or the connection ended. */
+  readonly closedBy: 'local' | 'peer' | 'connection';
+  constructor(channelId: number, closedBy: ChannelClosedError['closedBy'], options?: SwitchyardErrorOptions) {
+    const who = closedBy === 'local' ? 'this side closed it' : closedBy === 'peer' ? 'the peer closed it' : 'the connection is gone';
+    super('SWITCHYARD_ERR_CHANNEL_CLOSED', `Cannot send on channel ${channelId}: ${who}`, options);
+    this.channelId = channelId;
+    this.closedBy = closedBy;
+  }
+}
+
+/**
+ * A channel was used in a way its current mode forbids: `receive()` or iteration while a callback
+ * is set, a second `setCallback()`, or `setCallback()` while a receive or iteration is active.
+ */
+export class ChannelUsageError extends SwitchyardError {
+  readonly channelId: number;
+  /** What was attempted, e.g. `"receive"` or `"setCallback"`. */
+  readonly operation: string;
+  constructor(channelId: number, operation: string, message: string, options?: SwitchyardErrorOptions) {
+    super('SWITCHYARD_ERR_CHANNEL_USAGE', message, options);
+    this.channelId = channelId;
+    this.operation = operation;
+  }
+}
+
+/**
+ * A gateway spec string is malformed (execnet: `ValueError`/`AttributeError`/`IndexError` from
+ * `XSpec`). `reason` says which rule was broken.
+ */
+export class GatewaySpecError extends SwitchyardError {
+  readonly spec: string;
+  readonly reason: 'empty-segment' | 'private-key' | 'duplicate-key' | 'no-type' | 'bad-value' | 'unsupported';
+  /** The key concerned, when there is one. */
+  readonly key: string | undefined;
+  constructor(spec: string, reason: GatewaySpecError['reason'], message: string, key?: string, options?: SwitchyardErrorOptions) {
+    super('SWITCHYARD_ERR_GATEWAY_SPEC', message, options);
+    this.spec = spec;
+    this.reason = reason;
+    this.key = key;
+  }
+}
+
+/**
+ * A gateway could not be started: the program is missing, the process exited before the worker
+ * answered, ssh failed (its exit code and stderr are kept, so "Permission denied (publickey)" is
+ * not reported as an unknown host), or the socket server refused the secret.
+ */
+export class GatewayStartError extends SwitchyardError {
+  readonly spec: string;
+  /** Exit code of the process that failed, when there was one. */
+  readonly exitCode: number | null;
+  readonly signal: string | null;
+  /** The last part (at most 4 KiB) of what the process wrote to stderr. */
+  readonly stderr: string;
+  constructor(
+    spec: string,
+    message: string,
+    facts: { exitCode?: number | null; signal?: string | null; stderr?: string } = {},
+    options?: SwitchyardErrorOptions,
+  ) {
+    super('SWITCHYARD_ERR_GATEWAY_START', message, options);
+    this.spec = spec;
+    this.exitCode = facts.exitCode ?? null;
+    this.signal = facts.signal ?? null;
+    this.stderr = facts.stderr ?? '';
+  }
+}
+
+/**
+ * `remoteExec` was given a source it cannot send: a native or bound function, a function whose
+ * first parameter is not `channel`, or a function that uses variables from its enclosing scope
+ * (`freeNames` lists them).
+ */
+export class RemoteSourceError extends SwitchyardError {
+  /** Names the function uses that are neither its own, nor parameters, nor JavaScript globals. */
+  readonly freeNames: string[];
+  constructor(message: string, freeNames: string[] = [], options?: SwitchyardErrorOptions) {
+    super('SWITCHYARD_ERR_REMOTE_SOURCE', message, options);
+    this.freeNames = freeNames;
+  }
+}

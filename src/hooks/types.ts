@@ -38,6 +38,11 @@ export interface CalloutInfo {
   readonly attrs: readonly Attr[];
   /** The attrs in this manager's own scope (and `global`), as a name → value object. */
   readonly managerAttrs: Readonly<Record<string, string>>;
+  /**
+   * Aborted when the chain gives up on this callout (its timeout passed) or the caller aborted the
+   * operation. Managers that wait (a child process, a firewall API) should stop when it fires.
+   */
+  readonly signal?: AbortSignal | undefined;
 }
 
 /**
@@ -53,6 +58,11 @@ export type CalloutFn = (info: CalloutInfo) => CalloutResult | Promise<CalloutRe
 export type NetManager = { readonly [K in Callout]?: CalloutFn } & {
   /** Name used in errors and attr scopes; built-ins set it, code-supplied managers may. */
   readonly name?: string;
+  /**
+   * Releases what the manager holds (open log files, ...). A chain calls it from its own `close()`
+   * for the managers it created from configuration; safe to call twice.
+   */
+  readonly close?: () => void | Promise<void>;
 };
 
 /** The result of running a chain for one callout. */
@@ -63,11 +73,35 @@ export interface ChainOutcome {
 }
 
 /**
+ * What the caller of a chain gives for one callout. `contact` is the contact the callout may rewrite
+ * (postListen: the local contact, preConnect: the remote contact); when omitted the chain takes
+ * `localContact` for postListen and `remoteContact` for preConnect.
+ */
+export type ChainRunInfo = Omit<CalloutInfo, 'managerAttrs'> & { contact?: string | undefined };
+
+/** What a per-connection caller gives: the task id and transport are the connection's own. */
+export type ConnectionRunInfo = Omit<ChainRunInfo, 'taskId' | 'transport'>;
+
+/** The callouts of one connection (or one listener), run one at a time in call order. */
+export interface ConnectionCallouts {
+  /** The connection's task id, passed to every callout. */
+  readonly taskId: string;
+  /** Runs one callout after every earlier one of this connection has settled. */
+  run(callout: Callout, info: ConnectionRunInfo): Promise<ChainOutcome>;
+}
+
+/**
  * What transport/ needs from hooks/: run one callout through the whole chain. Rejects with a
  * `NetManagerError` naming the manager and callout when a manager vetoes.
  */
 export interface NetHooks {
   /** True when no manager implements any callout; transport skips all work then. */
   readonly empty: boolean;
-  run(callout: Callout, info: Omit<CalloutInfo, 'managerAttrs'> & { contact?: string | undefined }): Promise<ChainOutcome>;
+  run(callout: Callout, info: ChainRunInfo): Promise<ChainOutcome>;
+  /**
+   * A serialized view for one connection or listener (one chain call at a time, a task id of its
+   * own unless given). Chains from `switchyard/hooks` implement it; wrap other implementations in
+   * `new ConnectionHooks(hooks)`.
+   */
+  forConnection?(options?: { taskId?: string | undefined; transport?: string | undefined }): ConnectionCallouts;
 }
