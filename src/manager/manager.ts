@@ -241,12 +241,14 @@ class Manager {
 
   close(): Promise<void> {
     this.closing ??= (async () => {
-      await this.listener.close();
+      // server.close() resolves only once every connection is gone, so end the peers meanwhile.
+      const listenerClosed = this.listener.close();
       for (const peer of [...this.peers]) peer.conn.end();
       // Wait (bounded) for peers to go, so that their disconnects reach the log.
       const deadline = Date.now() + 2000;
       while (this.peers.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
       for (const peer of [...this.peers]) peer.conn.destroy();
+      await listenerClosed;
       this.closeDb();
       this.log.info('Network Manager stopped');
       this.done.resolve();
@@ -295,9 +297,18 @@ class Manager {
   }
 
   private onClosed(peer: Peer): void {
+    this.peers.delete(peer);
+    this.retire(peer);
+  }
+
+  /**
+   * Removes a peer from the registry at once (a `__disconnect__` must not leave the entry until
+   * the socket's close event); idempotent.
+   */
+  private retire(peer: Peer): void {
+    if (peer.state === 'closed') return;
     const wasHandshaking = peer.state === 'handshake';
     peer.markClosed();
-    this.peers.delete(peer);
     if (wasHandshaking) return;
     this.logConnection(peer, 'disconnected');
     if (peer.kind === 'client') {
@@ -408,7 +419,8 @@ class Manager {
       return false;
     }
     const password = this.handshakeValue(pLine);
-    if (typeof password === 'string' && this.db.users.isPasswordValid(username, password)) {
+    // PBKDF2 runs on the thread pool: a login never stalls other peers' traffic.
+    if (typeof password === 'string' && (await this.db.users.verifyPassword(username, password))) {
       peer.isAdmin = this.db.users.isAdmin(username);
       return true;
     }
@@ -488,7 +500,7 @@ class Manager {
     } catch (err) {
       const term = parseTerminalInput(text);
       if (!term) {
-        this.sendError(peer, '', pyError('JSONDecodeError', `Expecting value: ${(err as Error).message}`), peer.networkName);
+        this.sendError(peer, '', pyError('JSONDecodeError', (err as Error).message), peer.networkName);
         return;
       }
       return this.onTerminal(peer, term);
@@ -510,6 +522,7 @@ class Manager {
     const kwargs = isRecord(data['kwargs']) ? data['kwargs'] : {};
     if (service === 'Manager') return this.managerRequest(peer, attribute, args, kwargs, uid, 0);
     if (attribute === '__disconnect__') {
+      this.retire(peer);
       peer.conn.end();
       return;
     }
@@ -523,6 +536,7 @@ class Manager {
       case 'link':
         return this.managerRequest(peer, 'link', [term.service], {}, '', 0);
       case 'disconnect':
+        this.retire(peer);
         peer.conn.end();
         return;
       case 'client':
@@ -702,9 +716,9 @@ class Manager {
   }
 
   /** Native peers log in for admin requests with `Manager.__login__(username, password)`. */
-  private nativeLogin(peer: Peer, args: unknown[], uid: string, callId: number): void {
+  private async nativeLogin(peer: Peer, args: unknown[], uid: string, callId: number): Promise<void> {
     const [username, password] = args;
-    if (typeof username !== 'string' || typeof password !== 'string' || !this.db.users.isUserRegistered(username) || !this.db.users.isPasswordValid(username, password)) {
+    if (typeof username !== 'string' || typeof password !== 'string' || !(await this.db.users.verifyPassword(username, password))) {
       this.logConnection(peer, 'rejected: wrong login password');
       this.sendOutcome(peer, uid, callId, { ok: false, error: pyError('ValueError', 'Wrong login password') });
       return;

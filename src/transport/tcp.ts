@@ -3,14 +3,15 @@
  * network-manager hook chain (`hooks/`), which may rewrite contacts, set socket options or veto.
  * @module
  */
-import { randomUUID } from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
 import { ConnectError, SwitchyardError } from '../errors.ts';
-import type { Attr, Callout, ChainOutcome, NetHooks } from '../hooks/types.ts';
+import { ConnectionHooks } from '../hooks/chain.ts';
+import { newTaskId } from '../hooks/task-id.ts';
+import type { Attr, Callout, ChainOutcome, ConnectionCallouts, NetHooks } from '../hooks/types.ts';
 import { guardTimer } from '../util/timers.ts';
 import { SocketConnection, type Connection } from './connection.ts';
-import { applySocketAttrs, listenOptionsFromAttrs } from './socket-options.ts';
+import { applySocketAttrs, connectOptionsFromAttrs, listenAttrs, listenOptionsFromAttrs } from './socket-options.ts';
 
 /** Formats a contact string `host:port` (IPv6 hosts in brackets). */
 export function formatContact(host: string, port: number): string {
@@ -26,16 +27,24 @@ export function parseContact(contact: string): { host: string; port: number } {
   return { host: m[1] ?? '', port };
 }
 
-/** Runs one callout through `hooks`, or returns the input unchanged when there are none. */
+/**
+ * The callouts of one listener or connection, run one at a time (GCT's rule), or `undefined` when
+ * the chain is empty: then no hook work happens at all.
+ */
+function connectionHooks(hooks: NetHooks | undefined, taskId: string | undefined): ConnectionCallouts | undefined {
+  if (!hooks || hooks.empty) return undefined;
+  return hooks.forConnection?.({ taskId, transport: 'tcp' }) ?? new ConnectionHooks(hooks, { taskId, transport: 'tcp' });
+}
+
+/** Runs one callout, or returns the input unchanged when there are no hooks. */
 async function callout(
-  hooks: NetHooks | undefined,
+  cx: ConnectionCallouts | undefined,
   name: Callout,
-  taskId: string,
   attrs: Attr[],
   contacts: { localContact?: string | undefined; remoteContact?: string | undefined; contact?: string | undefined },
 ): Promise<ChainOutcome> {
-  if (!hooks || hooks.empty) return { attrs, contact: contacts.contact };
-  return hooks.run(name, { taskId, transport: 'tcp', attrs, ...contacts });
+  if (!cx) return { attrs, contact: contacts.contact };
+  return cx.run(name, { attrs, ...contacts });
 }
 
 /** TLS material for a server. */
@@ -80,13 +89,15 @@ export interface Listener {
  */
 export async function listen(options: ListenOptions): Promise<Listener> {
   const hooks = options.hooks;
-  const listenTask = randomUUID();
-  const pre = await callout(hooks, 'preListen', listenTask, options.attrs ?? [], {});
-  const bind = listenOptionsFromAttrs(pre.attrs, { host: options.host, port: options.port });
+  const lx = connectionHooks(hooks, undefined);
+  const request = { host: options.host, port: options.port };
+  const pre = await callout(lx, 'preListen', lx ? [...(options.attrs ?? []), ...listenAttrs(request)] : (options.attrs ?? []), {});
+  const bind = listenOptionsFromAttrs(pre.attrs, request);
 
   const accept = (socket: net.Socket): void => {
     socket.setNoDelay(true);
-    const taskId = randomUUID();
+    const cx = connectionHooks(hooks, undefined);
+    const taskId = cx?.taskId ?? newTaskId();
     const remoteAddress = socket.remoteAddress ?? '';
     const remotePort = socket.remotePort ?? 0;
     const remoteContact = formatContact(remoteAddress.replace(/^::ffff:/, ''), remotePort);
@@ -97,16 +108,16 @@ export async function listen(options: ListenOptions): Promise<Listener> {
     const handOver = (s: net.Socket, attrs: Attr[]): void => {
       let closeHooksRun = false;
       const runClose = async (): Promise<void> => {
-        if (closeHooksRun || !hooks || hooks.empty) return;
+        if (closeHooksRun || !cx) return;
         closeHooksRun = true;
-        await callout(hooks, 'preClose', taskId, attrs, { localContact: contact, remoteContact });
+        await callout(cx, 'preClose', attrs, { localContact: contact, remoteContact });
       };
       const conn = new SocketConnection(s, taskId, runClose, () => {
-        if (!hooks || hooks.empty) return;
+        if (!cx) return;
         void (async () => {
           try {
             if (!closeHooksRun) await runClose();
-            await callout(hooks, 'postClose', taskId, attrs, { localContact: contact, remoteContact });
+            await callout(cx, 'postClose', attrs, { localContact: contact, remoteContact });
           } catch {
             // A veto after the fact changes nothing: the connection is already closed.
           }
@@ -133,15 +144,15 @@ export async function listen(options: ListenOptions): Promise<Listener> {
         reject(err);
       });
     };
-    if (!hooks || hooks.empty) {
+    if (!cx) {
       afterTcp([]);
       return;
     }
     socket.pause();
     void (async () => {
       try {
-        const preA = await callout(hooks, 'preAccept', taskId, [...pre.attrs], { localContact: contact, remoteContact });
-        const postA = await callout(hooks, 'postAccept', taskId, preA.attrs, { localContact: contact, remoteContact });
+        const preA = await callout(cx, 'preAccept', [...pre.attrs], { localContact: contact, remoteContact });
+        const postA = await callout(cx, 'postAccept', preA.attrs, { localContact: contact, remoteContact });
         applySocketAttrs(socket, postA.attrs);
         socket.resume();
         afterTcp(postA.attrs);
@@ -192,7 +203,7 @@ export async function listen(options: ListenOptions): Promise<Listener> {
   const addr = server.address() as net.AddressInfo;
   let contact = formatContact(bind.host ?? '0.0.0.0', addr.port);
   try {
-    const post = await callout(hooks, 'postListen', listenTask, pre.attrs, { localContact: contact, contact });
+    const post = await callout(lx, 'postListen', pre.attrs, { localContact: contact, contact });
     if (post.contact) contact = post.contact;
   } catch (err) {
     server.close();
@@ -211,7 +222,7 @@ export async function listen(options: ListenOptions): Promise<Listener> {
         server.close(() => resolve());
       }).then(async () => {
         try {
-          await callout(hooks, 'endListen', listenTask, pre.attrs, { localContact: contact });
+          await callout(lx, 'endListen', pre.attrs, { localContact: contact });
         } catch {
           // The listener is closed either way.
         }
@@ -251,10 +262,11 @@ export interface ConnectOptions {
  * Rejects with {@link ConnectError} carrying the host, port and the real cause.
  */
 export async function connect(options: ConnectOptions): Promise<Connection> {
-  const hooks = options.hooks;
-  const taskId = options.taskId ?? randomUUID();
+  const cx = connectionHooks(options.hooks, options.taskId);
+  const taskId = cx?.taskId ?? options.taskId ?? newTaskId();
   let remoteContact = formatContact(options.host, options.port);
-  const pre = await callout(hooks, 'preConnect', taskId, options.attrs ?? [], { remoteContact, contact: remoteContact });
+  const pre = await callout(cx, 'preConnect', options.attrs ?? [], { remoteContact, contact: remoteContact });
+  const local = connectOptionsFromAttrs(pre.attrs);
   let { host, port } = { host: options.host, port: options.port };
   if (pre.contact && pre.contact !== remoteContact) {
     ({ host, port } = parseContact(pre.contact));
@@ -285,6 +297,7 @@ export async function connect(options: ConnectOptions): Promise<Connection> {
       s = tls.connect({
         host,
         port,
+        ...local,
         ca: t.ca,
         servername: net.isIP(t.servername ?? host) ? undefined : (t.servername ?? host),
         rejectUnauthorized: t.insecure !== true,
@@ -295,7 +308,7 @@ export async function connect(options: ConnectOptions): Promise<Connection> {
         resolve(s);
       });
     } else {
-      s = net.connect({ host, port, noDelay: true });
+      s = net.connect({ host, port, noDelay: true, ...local });
       s.once('connect', () => {
         cleanup();
         resolve(s);
@@ -307,7 +320,7 @@ export async function connect(options: ConnectOptions): Promise<Connection> {
   const localContact = formatContact(socket.localAddress ?? '', socket.localPort ?? 0);
   let attrs = pre.attrs;
   try {
-    const post = await callout(hooks, 'postConnect', taskId, attrs, { localContact, remoteContact });
+    const post = await callout(cx, 'postConnect', attrs, { localContact, remoteContact });
     attrs = post.attrs;
     applySocketAttrs(socket, attrs);
   } catch (err) {
@@ -316,16 +329,16 @@ export async function connect(options: ConnectOptions): Promise<Connection> {
   }
   let closeHooksRun = false;
   const runClose = async (): Promise<void> => {
-    if (closeHooksRun || !hooks || hooks.empty) return;
+    if (closeHooksRun || !cx) return;
     closeHooksRun = true;
-    await callout(hooks, 'preClose', taskId, attrs, { localContact, remoteContact });
+    await callout(cx, 'preClose', attrs, { localContact, remoteContact });
   };
   return new SocketConnection(socket, taskId, runClose, () => {
-    if (!hooks || hooks.empty) return;
+    if (!cx) return;
     void (async () => {
       try {
         if (!closeHooksRun) await runClose();
-        await callout(hooks, 'postClose', taskId, attrs, { localContact, remoteContact });
+        await callout(cx, 'postClose', attrs, { localContact, remoteContact });
       } catch {
         // Already closed.
       }

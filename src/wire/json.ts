@@ -49,8 +49,11 @@ class TolerantParser {
   }
 
   private fail(what: string): never {
-    // Python's json reports "line L column C (char N)"; we give the char offset.
-    throw new ProtocolError(`${what}: char ${this.i}`);
+    // Python's json: "<what>: line L column C (char N)".
+    const before = this.s.slice(0, this.i);
+    const line = before.split('\n').length;
+    const col = this.i - before.lastIndexOf('\n');
+    throw new ProtocolError(`${what}: line ${line} column ${col} (char ${this.i})`);
   }
 
   private ws(): void {
