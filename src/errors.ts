@@ -420,7 +420,7 @@ export class ChannelUsageError extends SwitchyardError {
  */
 export class GatewaySpecError extends SwitchyardError {
   readonly spec: string;
-  readonly reason: 'empty-segment' | 'private-key' | 'duplicate-key' | 'no-type' | 'bad-value' | 'unsupported';
+  readonly reason: 'empty-segment' | 'private-key' | 'duplicate-key' | 'duplicate-id' | 'no-type' | 'bad-value' | 'unsupported';
   /** The key concerned, when there is one. */
   readonly key: string | undefined;
   constructor(spec: string, reason: GatewaySpecError['reason'], message: string, key?: string, options?: SwitchyardErrorOptions) {

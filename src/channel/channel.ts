@@ -328,6 +328,11 @@ export class Channel implements AsyncIterable<unknown> {
     return `<Channel id=${this.id} ${this.isClosed() ? 'closed' : 'open'}>`;
   }
 
+  /** True when a receiver callback is set ({@link setCallback}). */
+  get hasCallback(): boolean {
+    return this.callback !== undefined;
+  }
+
   /** Items received and not yet consumed. */
   get queued(): number {
     return this.inQueue.length;

@@ -50,6 +50,8 @@ export interface ChannelMuxOptions {
   maxPendingSendBytes?: number;
   /** Open channels allowed (default 65,536); the peer's opens beyond it are refused. */
   maxChannels?: number;
+  /** Called whenever the number of open channels ({@link ChannelMux.size}) changes. */
+  onSizeChange?(size: number): void;
 }
 
 /**
@@ -98,7 +100,10 @@ export class ChannelMux {
         this.write(buildFrame(FrameType.CH_CLOSE, [channel.id], [], error === undefined ? undefined : encodeValue(errorToWire(error)))),
       waitDrain: (channel) => this.waitDrain(channel),
       release: (channel) => {
-        if (this.channels.get(channel.id) === channel) this.channels.delete(channel.id);
+        if (this.channels.get(channel.id) === channel) {
+          this.channels.delete(channel.id);
+          this.opts.onSizeChange?.(this.channels.size);
+        }
       },
       announce: (channel) => this.announce(channel),
     };
@@ -218,6 +223,7 @@ export class ChannelMux {
     this.channels.clear();
     this.drainWaiters.clear();
     for (const ch of channels) ch._onLost(this.closedError);
+    if (channels.length > 0) this.opts.onSizeChange?.(0);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -240,6 +246,7 @@ export class ChannelMux {
   private create(id: number, credit: number, announced: boolean): Channel {
     const ch = new Channel(this.host, id, this.window, credit, announced);
     this.channels.set(id, ch);
+    this.opts.onSizeChange?.(this.channels.size);
     return ch;
   }
 

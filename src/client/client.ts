@@ -217,10 +217,15 @@ export class Client {
 
   private makeLink<T>(service: string, identity: ServiceIdentity, defaults: CallOptions): Link<T> {
     const client = this;
-    const call = (attribute: string, args: readonly unknown[] = [], o: CallOptions = {}): Promise<unknown> => {
+    const hasDefaults = Object.keys(defaults).length > 0;
+    const NO_KWARGS: Record<string, unknown> = {};
+    const call = (attribute: string, args: readonly unknown[] = [], o?: CallOptions): Promise<unknown> => {
+      if (!hasDefaults && o === undefined) return client.session.call(service, attribute, args, NO_KWARGS);
       const merged: CallOptions = { ...defaults, ...o };
-      return client.session.call(service, attribute, args, merged.kwargs ?? {}, merged);
+      return client.session.call(service, attribute, args, merged.kwargs ?? NO_KWARGS, merged);
     };
+    // One function per method name, made on first use.
+    const methods = new Map<string, (...args: unknown[]) => Promise<unknown>>();
     const ops: LinkOperations = {
       $service: service,
       $identity: identity,
@@ -241,7 +246,9 @@ export class Client {
       get(target, prop, receiver) {
         if (typeof prop === 'symbol' || prop in target) return Reflect.get(target, prop, receiver) as unknown;
         if (prop === 'then') return undefined; // a Link is not a thenable
-        return (...args: unknown[]) => call(prop, args);
+        let fn = methods.get(prop);
+        if (!fn) methods.set(prop, (fn = (...args: unknown[]) => call(prop, args)));
+        return fn;
       },
     });
   }

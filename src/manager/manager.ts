@@ -807,7 +807,8 @@ class Manager {
           const [args, kwargs] = Array.isArray(v) ? [Array.isArray(v[0]) ? (v[0] as unknown[]) : [], isRecord(v[1]) ? v[1] : {}] : [[], {}];
           return this.managerRequest(peer, attribute, args, kwargs, '', callId);
         }
-        this.routeRequest(peer, service, attribute, '', callId, { kind: 'native', payload: Buffer.from(payload) });
+        // The payload shares memory with the received chunk, which nothing reuses: forward it without a copy.
+        this.routeRequest(peer, service, attribute, '', callId, { kind: 'native', payload });
         return;
       }
       case FrameType.REPLY:

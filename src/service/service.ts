@@ -136,6 +136,13 @@ export class Service {
     return out;
   }
 
+  #methodCache: Set<string> | undefined;
+
+  /** Public method names, computed once (the prototype chain does not change while serving). */
+  #methodSet(): Set<string> {
+    return (this.#methodCache ??= new Set(this.#methodNames()));
+  }
+
   #methodNames(): string[] {
     const names = new Set<string>();
     let proto = Object.getPrototypeOf(this) as object | null;
@@ -259,7 +266,7 @@ export class Service {
     if (attribute.startsWith('_')) throw new MethodError('PermissionError', 'Cannot request a private attribute');
     if (attribute === 'shutdown_service') attribute = 'shutdownService';
     const self = this as unknown as Record<string, unknown>;
-    const isMethod = attribute !== 'constructor' && !BASE_NAMES.has(attribute) && this.#methodNames().includes(attribute);
+    const isMethod = attribute !== 'constructor' && !BASE_NAMES.has(attribute) && this.#methodSet().has(attribute);
     if (!isMethod) {
       if (attribute === 'shutdownService') return null;
       if (!BASE_NAMES.has(attribute) && Object.prototype.hasOwnProperty.call(this, attribute) && typeof self[attribute] !== 'function') return self[attribute];

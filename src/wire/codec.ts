@@ -87,7 +87,7 @@ const TYPED_ARRAY_PROTOS = new Set<object>(
  * Checks that `value` contains only supported types, replacing channels by {@link ChannelRef}s.
  * Returns the value to pack (the same object when nothing had to be replaced).
  */
-function check(value: unknown, path: string, depth: number, ctx: CodecContext | undefined, seen: Set<object>): unknown {
+function check(value: unknown, path: string, depth: number, ctx: CodecContext | undefined): unknown {
   switch (typeof value) {
     case 'string':
     case 'number':
@@ -104,20 +104,19 @@ function check(value: unknown, path: string, depth: number, ctx: CodecContext | 
   }
   if (value === null) return value;
   const obj = value as object;
-  if (depth > MAX_VALUE_DEPTH) throw new EncodeError(path, `Value nested deeper than ${MAX_VALUE_DEPTH} levels (at ${path})`);
-  if (seen.has(obj)) throw new EncodeError(path, `Cannot send a circular structure (at ${path})`);
+  // A cycle shows up as nesting beyond the limit; no per-encode bookkeeping on the hot path.
+  if (depth > MAX_VALUE_DEPTH) throw new EncodeError(path, `Value nested deeper than ${MAX_VALUE_DEPTH} levels (at ${path}); is it circular?`);
   const proto = Object.getPrototypeOf(obj) as object | null;
   if (Buffer.isBuffer(obj) || (proto !== null && TYPED_ARRAY_PROTOS.has(proto))) return value;
   if (obj instanceof Date || obj instanceof ChannelRef) return value;
   const ref = ctx?.toRef?.(obj);
   if (ref) return ref;
-  seen.add(obj);
-  try {
+  {
     if (Array.isArray(obj)) {
       let out: unknown[] | undefined;
       for (let i = 0; i < obj.length; i++) {
         const item: unknown = obj[i];
-        const c = check(item, `${path}[${i}]`, depth + 1, ctx, seen);
+        const c = check(item, `${path}[${i}]`, depth + 1, ctx);
         if (c !== item) (out ??= obj.slice())[i] = c;
       }
       return out ?? obj;
@@ -126,8 +125,8 @@ function check(value: unknown, path: string, depth: number, ctx: CodecContext | 
       let i = 0;
       const flat: unknown[] = [];
       for (const [k, v] of obj) {
-        flat.push(check(k, `${path}.<key ${i}>`, depth + 1, ctx, seen));
-        flat.push(check(v, `${path}.get(${typeof k === 'string' ? JSON.stringify(k) : `<key ${i}>`})`, depth + 1, ctx, seen));
+        flat.push(check(k, `${path}.<key ${i}>`, depth + 1, ctx));
+        flat.push(check(v, `${path}.get(${typeof k === 'string' ? JSON.stringify(k) : `<key ${i}>`})`, depth + 1, ctx));
         i++;
       }
       return new MapBox(flat);
@@ -137,7 +136,7 @@ function check(value: unknown, path: string, depth: number, ctx: CodecContext | 
       let changed = false;
       const items: unknown[] = [];
       for (const v of obj) {
-        const c = check(v, `${path}.<item ${i++}>`, depth + 1, ctx, seen);
+        const c = check(v, `${path}.<item ${i++}>`, depth + 1, ctx);
         if (c !== v) changed = true;
         items.push(c);
       }
@@ -151,12 +150,10 @@ function check(value: unknown, path: string, depth: number, ctx: CodecContext | 
     const rec = obj as Record<string, unknown>;
     for (const k of Object.keys(rec)) {
       const item = rec[k];
-      const c = check(item, `${path}.${k}`, depth + 1, ctx, seen);
+      const c = check(item, `${path}.${k}`, depth + 1, ctx);
       if (c !== item) (out ??= { ...rec })[k] = c;
     }
     return out ?? obj;
-  } finally {
-    seen.delete(obj);
   }
 }
 
@@ -165,7 +162,7 @@ function check(value: unknown, path: string, depth: number, ctx: CodecContext | 
  * buffer is owned by the caller.
  */
 export function encodeValue(value: unknown, ctx?: CodecContext): Buffer {
-  const checked = check(value, '$', 0, ctx, new Set());
+  const checked = check(value, '$', 0, ctx);
   return packr.pack(checked);
 }
 

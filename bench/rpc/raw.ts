@@ -1,0 +1,82 @@
+/**
+ * Baseline roles for bench/rpc: a raw Node TCP echo server, a relay that parses length-prefixed
+ * frames and writes each turn's frames at once (the best a Node broker can do, limits.md), and a
+ * client. Run as child processes by run.ts: `node --import tsx raw.ts <role> ...`.
+ */
+import net from 'node:net';
+import tls from 'node:tls';
+import { readFileSync } from 'node:fs';
+
+function frames(onFrame: (f: Buffer) => void): (chunk: Buffer) => void {
+  let buf: Buffer = Buffer.alloc(0);
+  let parts: Buffer[] = [];
+  let have = 0;
+  let need = -1;
+  return (chunk) => {
+    // Keep the chunks of an incomplete frame and join them once it is complete (no quadratic copying).
+    if (need >= 0 && have + chunk.length < need) {
+      parts.push(chunk);
+      have += chunk.length;
+      return;
+    }
+    buf = parts.length === 0 ? (buf.length === 0 ? chunk : Buffer.concat([buf, chunk])) : Buffer.concat([...parts, chunk]);
+    parts = [];
+    have = 0;
+    need = -1;
+    let off = 0;
+    while (buf.length - off >= 4) {
+      const n = buf.readUInt32BE(off);
+      if (buf.length - off - 4 < n) {
+        need = 4 + n;
+        break;
+      }
+      onFrame(buf.subarray(off, off + 4 + n));
+      off += 4 + n;
+    }
+    buf = off === buf.length ? Buffer.alloc(0) : buf.subarray(off);
+    if (need >= 0) {
+      parts = [buf];
+      have = buf.length;
+      buf = Buffer.alloc(0);
+    }
+  };
+}
+
+function batched(sock: net.Socket): (b: Buffer) => void {
+  let corked = false;
+  return (b) => {
+    if (!corked) {
+      corked = true;
+      sock.cork();
+      process.nextTick(() => {
+        corked = false;
+        sock.uncork();
+      });
+    }
+    sock.write(b);
+  };
+}
+
+const role = process.argv[2];
+if (role === 'server') {
+  const srv = net.createServer({ noDelay: true }, (s) => {
+    const w = batched(s);
+    s.on('data', frames((f) => w(f)));
+  });
+  srv.listen(0, '127.0.0.1', () => process.stdout.write(`PORT ${(srv.address() as net.AddressInfo).port}\n`));
+} else if (role === 'relay') {
+  const target = Number(process.argv[3]);
+  const srv = net.createServer({ noDelay: true }, (c) => {
+    const up = net.connect({ port: target, host: '127.0.0.1', noDelay: true });
+    const toUp = batched(up);
+    const toC = batched(c);
+    c.on('data', frames((f) => toUp(f)));
+    up.on('data', frames((f) => toC(f)));
+    c.on('close', () => up.destroy());
+  });
+  srv.listen(0, '127.0.0.1', () => process.stdout.write(`PORT ${(srv.address() as net.AddressInfo).port}\n`));
+} else if (role === 'tls-server') {
+  const [cert, key] = [readFileSync(process.argv[3] as string), readFileSync(process.argv[4] as string)];
+  const srv = tls.createServer({ cert, key }, (s) => s.end());
+  srv.listen(0, '127.0.0.1', () => process.stdout.write(`PORT ${(srv.address() as net.AddressInfo).port}\n`));
+}

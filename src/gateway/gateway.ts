@@ -1,0 +1,343 @@
+/**
+ * A gateway: a connection to one worker process, over which code is sent and channels run.
+ * @module
+ */
+import { attachMux } from '../channel/attach.ts';
+import type { Channel } from '../channel/channel.ts';
+import { DEFAULT_WINDOW, type ChannelMux } from '../channel/mux.ts';
+import { ConnectionClosedError, GatewayStartError, TimeoutError } from '../errors.ts';
+import { deferred } from '../util/deferred.ts';
+import { bounded, guardTimer, type WaitOptions } from '../util/timers.ts';
+import { Target, WORKER_PROTOCOL, type RemoteInfo, type RemoteStatus, type SpawnRequest, type WorkerConfig } from '../worker/protocol.ts';
+import { trace, traceLevel } from '../worker/trace.ts';
+import { openPopen, openSocket, openSsh, openVia, type ExitInfo, type GatewayIO, type OutputOption } from './io.ts';
+import { prepareSource, type RemoteSource } from './source.ts';
+import type { XSpec } from './spec.ts';
+import { workerSource } from './worker-source.ts';
+
+/** Options of `makeGateway` / `Group.makeGateway`. */
+export interface GatewayOptions {
+  /**
+   * Where the worker's stdout and stderr go: `'inherit'` (default: this process's stdout and
+   * stderr), `'ignore'`, or a function called with each chunk. Over ssh the worker's stdout
+   * arrives on stderr (the protocol owns ssh's stdout).
+   */
+  output?: OutputOption | undefined;
+  /** Milliseconds to wait for the worker to start and say hello (default 30 s). */
+  startTimeout?: number | undefined;
+  /** Receive window per channel in bytes (default 1 MiB). */
+  window?: number | undefined;
+  /** Milliseconds running code gets after `exit()` before the worker exits anyway (default 500). */
+  graceMs?: number | undefined;
+  /** Shared secret of a socket-gateway server (default: `SWITCHYARD_WORKER_SECRET`). */
+  secret?: string | undefined;
+  /** PEM of the socket-gateway server's certificate (or its CA); enables TLS. Spec: `tls//ca=<file>`. */
+  ca?: string | undefined;
+  /** Cancels the start. */
+  signal?: AbortSignal | undefined;
+}
+
+/** Processes of live gateways, killed when this process exits. */
+const live = new Set<Gateway>();
+let exitHookInstalled = false;
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on('exit', () => {
+    for (const gw of live) gw.kill();
+  });
+}
+
+/**
+ * A gateway to one worker. Create it with `makeGateway(spec)` or `group.makeGateway(spec)`.
+ *
+ * States: starting → open → exiting (after {@link exit}) → closed (the worker is gone). See
+ * docs/gateways.md for the diagram.
+ *
+ * @example
+ * ```ts
+ * const gw = await makeGateway('popen');
+ * const ch = gw.remoteExec(async (channel) => {
+ *   await channel.send(process.pid);
+ * });
+ * console.log(await ch.receive({ timeout: 5000 }));
+ * await gw.terminate();
+ * ```
+ */
+export class Gateway {
+  /** The id, e.g. `"gw0"`. */
+  readonly id: string;
+  readonly spec: XSpec;
+  /** `host:port` (socket) or the ssh destination; `undefined` for popen. */
+  readonly remoteAddress: string | undefined;
+  /** Process id of the local child (popen: the worker; ssh: the ssh client). */
+  readonly pid: number | undefined;
+  private readonly mux: ChannelMux;
+  private readonly io: GatewayIO;
+  private info: RemoteInfo;
+  private exiting = false;
+  private exitInfo: ExitInfo | undefined;
+  private readonly exited: Promise<ExitInfo>;
+
+  /** @internal Use `makeGateway`. */
+  constructor(id: string, spec: XSpec, mux: ChannelMux, io: GatewayIO, info: RemoteInfo) {
+    this.id = id;
+    this.spec = spec;
+    this.mux = mux;
+    this.io = io;
+    this.info = info;
+    this.remoteAddress = io.remoteAddress;
+    this.pid = io.pid;
+    this.exited = io.exited.then((e) => {
+      this.exitInfo = e;
+      live.delete(this);
+      trace(() => `gateway ${id}: worker gone (code ${e.code}, signal ${e.signal})`);
+      return e;
+    });
+    live.add(this);
+    installExitHook();
+    this.updateRef(mux.size);
+  }
+
+  /** @internal Called by the mux when the number of open channels changes. */
+  updateRef(size: number): void {
+    // An idle gateway does not keep this process alive; one with open channels does.
+    this.io.ref(size > 0);
+  }
+
+  /**
+   * Runs `source` in the worker with a fresh channel and returns that channel at once (the code
+   * starts asynchronously; compile errors and exceptions arrive as a `RemoteError` on receive or
+   * waitClose). The worker closes the channel when the code returns or its Promise settles,
+   * unless the code set a callback on it. `kwargs` (any sendable value) is the code's second
+   * argument (`kwargs` in a string source).
+   *
+   * Throws `RemoteSourceError` (a function that uses variables of its enclosing scope, a native
+   * function, a class), `EncodeError` (kwargs), and `ConnectionClosedError` after {@link exit} or
+   * when the worker is gone.
+   */
+  remoteExec(source: RemoteSource, kwargs?: unknown): Channel {
+    this.assertOpen();
+    const req = prepareSource(source, kwargs);
+    return this.mux.open(Target.EXEC, req);
+  }
+
+  /**
+   * A channel the worker learns about when it is first sent inside an item or used (execnet's
+   * `newchannel()`). Throws `ConnectionClosedError` after {@link exit}.
+   */
+  newChannel(): Channel {
+    this.assertOpen();
+    return this.mux.newChannel();
+  }
+
+  /**
+   * Asks the worker for its counts. Rejects with `TimeoutError`/`AbortError` from `options` and
+   * `ConnectionClosedError`/`ChannelEOFError` when the worker is gone.
+   */
+  async remoteStatus(options?: WaitOptions): Promise<RemoteStatus> {
+    this.assertOpen();
+    const ch = this.mux.open(Target.STATUS);
+    return (await ch.receive(options)) as RemoteStatus;
+  }
+
+  /**
+   * Facts about the worker process (node version, platform, cwd, pid, ...), cached from its hello;
+   * `{ update: true }` asks again (e.g. after code changed directory).
+   */
+  async remoteInfo(options?: WaitOptions & { update?: boolean }): Promise<RemoteInfo> {
+    if (!options?.update) return this.info;
+    this.assertOpen();
+    const ch = this.mux.open(Target.INFO);
+    this.info = (await ch.receive(options)) as RemoteInfo;
+    return this.info;
+  }
+
+  /** True while the worker is connected (execnet's `hasreceiver()`). */
+  get alive(): boolean {
+    return !this.mux.closed && !this.exiting && this.exitInfo === undefined;
+  }
+
+  /** Number of open channels. */
+  get channelCount(): number {
+    return this.mux.size;
+  }
+
+  /**
+   * Asks the worker to stop: this side hangs up, every channel ends, running code gets the
+   * worker's grace time, then the worker exits. Does not wait (see {@link join}); a second call is
+   * a no-op. Afterwards `remoteExec` and friends throw `ConnectionClosedError`.
+   */
+  exit(): void {
+    if (this.exiting) return;
+    this.exiting = true;
+    trace(() => `gateway ${this.id}: exit`);
+    this.io.link.end();
+    for (const fn of this.onExit.splice(0)) fn();
+  }
+
+  /**
+   * Resolves when the worker process is gone. Rejects with `TimeoutError`/`AbortError` from
+   * `options` (the worker keeps running; see {@link kill}).
+   */
+  async join(options?: WaitOptions): Promise<void> {
+    if (this.exitInfo) return;
+    // Waiting for the worker keeps this process alive even when no channel is open.
+    this.io.ref(true);
+    try {
+      await bounded(this.exited, `gateway ${this.id} to exit`, options);
+    } finally {
+      this.io.ref(this.mux.size > 0);
+    }
+  }
+
+  /** Kills the worker now (SIGKILL, or closing its connection). Safe to call twice. */
+  kill(): void {
+    this.exiting = true;
+    this.io.kill();
+  }
+
+  /**
+   * {@link exit}, then {@link join} for `timeout` ms (default 2000), then {@link kill} and a
+   * bounded wait for the process to be reaped. Never hangs; never rejects.
+   */
+  async terminate(options?: { timeout?: number }): Promise<void> {
+    this.exit();
+    try {
+      await this.join({ timeout: options?.timeout ?? 2000 });
+    } catch {
+      trace(() => `gateway ${this.id}: did not exit in time, killing`);
+      this.kill();
+      await this.join({ timeout: 1000 }).catch(() => {});
+    }
+  }
+
+  /** How the worker ended, once it has. */
+  get exitStatus(): ExitInfo | undefined {
+    return this.exitInfo;
+  }
+
+  /** `<Gateway id='gw0' open, 2 active channels>` */
+  toString(): string {
+    const state = this.exitInfo ? 'closed' : this.exiting ? 'exiting' : 'open';
+    return `<Gateway id='${this.id}' ${state}, ${this.mux.size} active channels>`;
+  }
+
+  /** @internal Hooks for the group. */
+  readonly onExit: Array<() => void> = [];
+
+  /** @internal Opens the relay channel of a `via=` child. */
+  _spawnVia(request: SpawnRequest): Channel {
+    this.assertOpen();
+    return this.mux.open(Target.SPAWN, request);
+  }
+
+  private assertOpen(): void {
+    if (!this.alive) {
+      throw new ConnectionClosedError(`Gateway ${this.id} is ${this.exitInfo ? 'closed' : 'exiting'}; start a new one`, this.id);
+    }
+  }
+}
+
+/** What {@link startGateway} needs from a group. */
+export interface StartContext {
+  id: string;
+  spec: XSpec;
+  options: GatewayOptions;
+  /** Resolves `via=` ids. */
+  viaGateway?: (id: string) => Gateway | undefined;
+}
+
+/**
+ * Starts the worker for `spec` and resolves the open gateway once the worker said hello. Rejects
+ * with {@link GatewayStartError} (with the exit code and stderr of a process that failed, e.g.
+ * ssh's own message), `TimeoutError` after `startTimeout`, or `AbortError`.
+ */
+export async function startGateway(ctx: StartContext): Promise<Gateway> {
+  const { spec, id, options } = ctx;
+  const source = await workerSource();
+  const window = options.window ?? DEFAULT_WINDOW;
+  const config: WorkerConfig = {
+    id,
+    window,
+    chdir: spec.chdir,
+    env: spec.type === 'popen' || spec.type === 'ssh' ? undefined : { ...spec.env },
+    graceMs: options.graceMs ?? 500,
+    debug: traceLevel(),
+  };
+  const output = options.output ?? 'inherit';
+  let io: GatewayIO;
+  const ioCtx = { spec, config, source, output, secret: options.secret };
+  if (spec.via !== undefined) {
+    const host = ctx.viaGateway?.(spec.via);
+    if (!host) throw new GatewayStartError(spec.raw, `via=${spec.via}: no gateway with that id in this group`);
+    io = openVia({ ...ioCtx, config: { ...config, env: { ...spec.env } }, viaChannel: (req) => host._spawnVia(req) });
+  } else if (spec.type === 'popen') {
+    io = openPopen(ioCtx);
+  } else if (spec.type === 'ssh') {
+    io = openSsh(ioCtx);
+  } else {
+    const tls = spec.get('tls') !== undefined || options.ca !== undefined;
+    const caFile = spec.get('ca');
+    let ca = options.ca;
+    if (ca === undefined && typeof caFile === 'string') ca = (await import('node:fs')).readFileSync(caFile, 'utf8');
+    io = await openSocket(ioCtx, tls ? { ca } : undefined);
+  }
+  trace(() => `gateway ${id}: starting ${spec.raw} (pid ${io.pid ?? '-'})`);
+  const hello = deferred<RemoteInfo>();
+  let gateway: Gateway | undefined;
+  const { mux } = attachMux(io.link, {
+    initiator: true,
+    window,
+    peerName: id,
+    onOpen: (channel, meta, target) => {
+      if (target === Target.HELLO) {
+        hello.resolve(meta as RemoteInfo);
+        return;
+      }
+      channel.close(`The host accepts no channels of target ${JSON.stringify(target)}`);
+    },
+    onSizeChange: (size) => gateway?.updateRef(size),
+  });
+  const startTimeout = options.startTimeout ?? 30_000;
+  const failed = io.exited.then((e): never => {
+    const tail = io.stderrTail().trim();
+    const why = e.error
+      ? e.error.message
+      : e.signal
+        ? `was killed by ${e.signal}`
+        : `exited with code ${e.code}`;
+    const program = spec.type === 'ssh' && spec.via === undefined ? 'ssh' : 'the worker process';
+    throw new GatewayStartError(
+      spec.raw,
+      `Gateway ${id} (${spec.raw}) did not start: ${program} ${why}${tail ? `: ${tail.split('\n').slice(-5).join(' | ')}` : ''}`,
+      { exitCode: e.code, signal: e.signal, stderr: tail },
+      { cause: e.error },
+    );
+  });
+  let info: RemoteInfo;
+  try {
+    info = await bounded(Promise.race([hello.promise, failed]), `gateway ${id} to start`, { timeout: startTimeout, signal: options.signal });
+  } catch (err) {
+    io.kill();
+    if (err instanceof TimeoutError) {
+      throw new GatewayStartError(spec.raw, `Gateway ${id} (${spec.raw}) did not start within ${startTimeout} ms${io.stderrTail() ? `: ${io.stderrTail().trim()}` : ''}`, { stderr: io.stderrTail() }, { cause: err });
+    }
+    throw err;
+  }
+  failed.catch(() => {});
+  if (Math.floor(info.protocol) !== WORKER_PROTOCOL) {
+    io.kill();
+    throw new GatewayStartError(spec.raw, `Gateway ${id}: the worker speaks protocol ${info.protocol}, this host ${WORKER_PROTOCOL}`);
+  }
+  gateway = new Gateway(id, spec, mux, io, info);
+  // A guard so that a worker that ignores the hang-up cannot keep a terminated gateway alive.
+  const gw = gateway;
+  gw.onExit.push(() => {
+    guardTimer(() => {
+      if (gw.exitStatus === undefined) gw.kill();
+    }, (options.graceMs ?? 500) + 10_000);
+  });
+  trace(() => `gateway ${id}: open (worker pid ${info.pid})`);
+  return gateway;
+}

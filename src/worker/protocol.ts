@@ -1,0 +1,97 @@
+/**
+ * What a gateway host and its worker say to each other. Everything after the bootstrap preamble
+ * is channel frames (`wire/protocol.ts` types 10–13); gateway operations are channels opened with
+ * these targets and meta values. Shared by the host (`gateway/`) and the bundled worker.
+ *
+ * Preamble (host → worker, once): `u32 length | worker source (UTF-8) | u32 length | config JSON`.
+ * The tiny bootstrap that `node -e` runs reads it, compiles the source and calls it.
+ * @module
+ */
+
+/** Protocol version announced in the hello; a host refuses a worker with another major version. */
+export const WORKER_PROTOCOL = 1;
+
+/** Channel targets. */
+export const Target = {
+  /** worker → host, once at start: meta {@link RemoteInfo}; closed at once. */
+  HELLO: 'hello',
+  /** host → worker: run code; meta {@link ExecRequest}. */
+  EXEC: 'exec',
+  /** host → worker: one item {@link RemoteStatus} is sent back, then the channel closes. */
+  STATUS: 'status',
+  /** host → worker: one item {@link RemoteInfo} is sent back, then the channel closes. */
+  INFO: 'info',
+  /** host → worker: start a sub-worker on the worker's host and relay its bytes (`via=`). */
+  SPAWN: 'spawn',
+  /** host → worker: receive an RSync stream into a directory; meta {@link RsyncRequest}. */
+  RSYNC: 'rsync',
+} as const;
+
+/** Configuration the host sends in the preamble. */
+export interface WorkerConfig {
+  /** The gateway id, e.g. `"gw0"`. */
+  id: string;
+  /** Receive window per channel, bytes. */
+  window: number;
+  /** Create (recursively) and enter this directory before anything runs. */
+  chdir?: string | undefined;
+  /** Environment variables to set before any code runs (already applied at spawn for popen). */
+  env?: Record<string, string> | undefined;
+  /** Restore `NODE_EXTRA_CA_CERTS` in `process.env` (removed at spawn to save ~90 ms of start). */
+  restoreExtraCaCerts?: string | undefined;
+  /** Milliseconds running code gets after the host hangs up before the worker exits. */
+  graceMs: number;
+  /** `SWITCHYARD_DEBUG` level: 0 off, 1 trace file, 2 stderr. */
+  debug: number;
+}
+
+/** What `remoteExec` sends. */
+export interface ExecRequest {
+  kind: 'function' | 'source' | 'module';
+  source: string;
+  /** Shown in remote stack traces: `<remote exec>` or the module's path. */
+  filename: string;
+  kwargs?: unknown;
+}
+
+/** `gateway.remoteStatus()`. */
+export interface RemoteStatus {
+  /** Open channels on the worker (the status channel itself not counted). */
+  numChannels: number;
+  /** `remoteExec` calls still running. */
+  numExecuting: number;
+  /** Always `"event-loop"`: every execution runs on the worker's single event loop. */
+  execModel: 'event-loop';
+}
+
+/** `gateway.remoteInfo()`: facts about the worker process (execnet's `_rinfo()`). */
+export interface RemoteInfo {
+  protocol: number;
+  pid: number;
+  ppid: number;
+  /** `process.execPath` of the worker. */
+  executable: string;
+  /** `process.version`, e.g. `"v20.20.2"`. */
+  version: string;
+  /** `process.versions.node` split into numbers. */
+  versionInfo: [number, number, number];
+  platform: string;
+  arch: string;
+  cwd: string;
+  hostname: string;
+}
+
+/** What `RSync` sends to open a target. */
+export interface RsyncRequest {
+  destDir: string;
+  delete: boolean;
+}
+
+/** `SPAWN` meta: how to start the sub-worker. */
+export interface SpawnRequest {
+  /** Program and arguments before `-e` (the `node=` value, split); default: the worker's own node. */
+  node?: string[] | undefined;
+  env?: Record<string, string> | undefined;
+  nice?: number | undefined;
+  config: WorkerConfig;
+}
