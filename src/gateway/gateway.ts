@@ -76,6 +76,7 @@ export class Gateway {
   private readonly io: GatewayIO;
   private info: RemoteInfo;
   private exiting = false;
+  private joining = 0;
   private exitInfo: ExitInfo | undefined;
   private readonly exited: Promise<ExitInfo>;
 
@@ -101,8 +102,9 @@ export class Gateway {
 
   /** @internal Called by the mux when the number of open channels changes. */
   updateRef(size: number): void {
-    // An idle gateway does not keep this process alive; one with open channels does.
-    this.io.ref(size > 0);
+    // An idle gateway does not keep this process alive; one with open channels, or one that is
+    // being joined, does.
+    this.io.ref(size > 0 || this.joining > 0);
   }
 
   /**
@@ -183,11 +185,13 @@ export class Gateway {
   async join(options?: WaitOptions): Promise<void> {
     if (this.exitInfo) return;
     // Waiting for the worker keeps this process alive even when no channel is open.
-    this.io.ref(true);
+    this.joining++;
+    this.updateRef(this.mux.size);
     try {
       await bounded(this.exited, `gateway ${this.id} to exit`, options);
     } finally {
-      this.io.ref(this.mux.size > 0);
+      this.joining--;
+      this.updateRef(this.mux.size);
     }
   }
 

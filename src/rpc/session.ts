@@ -25,7 +25,7 @@ import { homePaths } from '../util/home.ts';
 import { localhostAliases } from '../util/host.ts';
 import { bounded, guardTimer, type WaitOptions } from '../util/timers.ts';
 import { VERSION } from '../version.ts';
-import { decodeValue, encodeValue } from '../wire/codec.ts';
+import { assertEncodable, decodeValue, encodeValue } from '../wire/codec.ts';
 import { FrameSplitter } from '../wire/frames.ts';
 import { parseJson, toPythonJson } from '../wire/json.ts';
 import { LineSplitter } from '../wire/line-splitter.ts';
@@ -481,6 +481,7 @@ export class Session {
     this.nextId = id >= 0xfffffff0 ? 1 : id + 1;
     let frame: OutFrame | string;
     try {
+      if (this.dialect === 'json') assertEncodable([args, kwargs]);
       frame =
         this.dialect === 'native'
           ? buildFrame(FrameType.REQUEST, [id], [service, attribute], encodeValue([args, kwargs]))
@@ -515,6 +516,7 @@ export class Session {
     } else {
       let line: string;
       try {
+        assertEncodable(result);
         line = serviceResultLine(req.requester, result, req.uid);
       } catch (err) {
         this.replyError(req, 'TypeError', (err as Error).message, []);

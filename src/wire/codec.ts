@@ -167,6 +167,14 @@ export function encodeValue(value: unknown, ctx?: CodecContext): Buffer {
 }
 
 /**
+ * Checks that `value` could be encoded (same rules as {@link encodeValue}) without encoding it.
+ * Throws {@link EncodeError} naming the path of an unsupported value.
+ */
+export function assertEncodable(value: unknown): void {
+  check(value, '$', 0, undefined);
+}
+
+/**
  * Decodes one value from `bytes` (the whole buffer). Binary values come back as `Buffer` views
  * that may share memory with `bytes`. Throws {@link ProtocolError} on malformed input.
  */

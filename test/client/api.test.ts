@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import Type from 'typebox';
 import { connect, connectLinked, type Client } from '../../src/client/client.ts';
-import { AbortError, ConnectionClosedError, RemoteError, TimeoutError } from '../../src/errors.ts';
+import { AbortError, ConnectionClosedError, EncodeError, RemoteError, TimeoutError } from '../../src/errors.ts';
 import { runServices } from '../../src/manager/run-services.ts';
 import { Service } from '../../src/service/service.ts';
 import { RawPeer, startTestManager, useTempHome, within } from '../helpers/index.ts';
@@ -104,6 +104,19 @@ describe('client api', { timeout: 60_000 }, () => {
       f64: new Float64Array([1.5, -2]),
     };
     assert.deepEqual(await link.echo(value), value);
+  });
+
+  test('api - a value that cannot travel is refused at the call, naming its path, in both dialects', async () => {
+    class Thing {
+      x = 1;
+    }
+    for (const dialect of ['auto', 'json'] as const) {
+      const c = await open(`Refuse-${dialect}`, { dialect });
+      const link = await c.link<Calc>('Calc');
+      await assert.rejects(link.echo({ ok: [1, { cb: () => 1 }] }), (e: unknown) => e instanceof EncodeError && e.path === '$[0][0].ok[1].cb');
+      await assert.rejects(link.echo([new Thing()]), (e: unknown) => e instanceof EncodeError && /instance of class Thing/.test(e.message));
+      assert.equal(await link.add(1, 1), 2, 'the link stays usable');
+    }
   });
 
   test('api - values sent to a JSON peer use the documented encoding', async () => {
