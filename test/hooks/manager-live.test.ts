@@ -124,7 +124,8 @@ describe('hooks - live through the Manager', { timeout: 60_000 }, () => {
       await m.close();
       const deadline = Date.now() + 3000;
       const read = (f: string): string[] => readFileSync(f, 'utf8').split('\n').filter(Boolean);
-      while (read(managerLog).filter((l) => l.startsWith('post_close')).length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      const complete = (): boolean => read(managerLog).filter((l) => l.startsWith('post_close')).length >= 2 && read(managerLog).some((l) => l.startsWith('end_listen')) && read(clientLog).some((l) => l.startsWith('post_close'));
+      while (!complete() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       const client = read(clientLog);
       assert.deepEqual(
         client.map((l) => l.split(':')[0]),
