@@ -71,6 +71,13 @@ def wait_for(pred, seconds=5):
 
 if mode == 'service':
     PyMath(name=cfg.get('name', 'PyMath'), max_clients=cfg.get('max_clients')).start(**conn)
+elif mode == 'tofu':
+    # No cert_file: msl-network fetches the Manager's certificate, saves it (auto_save) and connects.
+    c = connect(name='Tofu', host=cfg['host'], port=cfg['port'], auto_save=True, timeout=10,
+                password_manager=cfg.get('password_manager'))
+    ids = c.identities()
+    print(json.dumps({'port': ids['port'], 'me': c._network_name in ids['clients']}), flush=True)
+    c.disconnect()
 elif mode == 'client':
     out = {}
     c = connect(name='PyClient', **conn)
@@ -253,6 +260,35 @@ describe('interop - Python peers through the Switchyard Manager (TLS, login)', {
       assert.deepEqual(notes, [[[0], { tag: 'py' }], [[1], { tag: 'py' }]]);
     } finally {
       await c.disconnect();
+    }
+  });
+});
+
+describe('interop - Python trust on first use and the Manager password', { skip, timeout: 60_000 }, () => {
+  test('interop - a Python client fetches, saves and trusts the certificate, then sends the Manager password', async () => {
+    const m = await startTestManager({ disableTls: false, authPassword: 'open sesame' });
+    const mslHome = tempDir('msl-home-');
+    try {
+      const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+        const p = spawn(python, ['-c', PY, 'tofu', JSON.stringify({ host: '127.0.0.1', port: m.port, password_manager: 'open sesame' })], {
+          env: { ...process.env, PYTHONPATH: src, MSL_NETWORK_HOME: mslHome.path },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        let stdout = '';
+        let stderr = '';
+        p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+        p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+        const t = setTimeout(() => p.kill('SIGKILL'), 30_000);
+        p.on('close', (code) => {
+          clearTimeout(t);
+          resolve({ code, stdout, stderr });
+        });
+      });
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(JSON.parse(r.stdout), { port: m.port, me: true });
+    } finally {
+      mslHome.remove();
+      await m.close();
     }
   });
 });
