@@ -22,6 +22,7 @@ import { resolveHooks, type HooksOption } from '../transport/default-hooks.ts';
 import { HOSTNAME } from '../util/host.ts';
 import { silentLogger, toPinoLevel, type Logger } from '../util/log.ts';
 import { deferred } from '../util/deferred.ts';
+import { bounded } from '../util/timers.ts';
 import { VERSION } from '../version.ts';
 import { decodeValue, encodeValue } from '../wire/codec.ts';
 import { parseJson } from '../wire/json.ts';
@@ -243,11 +244,13 @@ class Manager {
     this.closing ??= (async () => {
       // server.close() resolves only once every connection is gone, so end the peers meanwhile.
       const listenerClosed = this.listener.close();
-      for (const peer of [...this.peers]) peer.conn.end();
-      // Wait (bounded) for peers to go, so that their disconnects reach the log.
-      const deadline = Date.now() + 2000;
-      while (this.peers.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
-      for (const peer of [...this.peers]) peer.conn.destroy();
+      const peers = [...this.peers];
+      const gone = Promise.all(peers.map((p) => new Promise<void>((resolve) => p.conn.onClose(() => resolve()))));
+      for (const peer of peers) peer.conn.end();
+      // Bounded: a peer that does not close its side within 2 s is cut off.
+      await bounded(gone, 'peers to disconnect', { timeout: 2000 }).catch(() => {
+        for (const peer of peers) peer.conn.destroy();
+      });
       await listenerClosed;
       this.closeDb();
       this.log.info('Network Manager stopped');

@@ -4,6 +4,7 @@
  * @module
  */
 import type { Connection } from '../transport/connection.ts';
+import { guardTimer } from '../util/timers.ts';
 import { FrameSplitter } from '../wire/frames.ts';
 import { LineSplitter } from '../wire/line-splitter.ts';
 import { writeFrame, type OutFrame } from '../wire/protocol.ts';
@@ -151,11 +152,10 @@ export class Peer implements RegisteredPeer {
     }
     if (this.state === 'closed') return Promise.resolve(undefined);
     return new Promise((resolve) => {
-      const t = setTimeout(() => {
+      const t = guardTimer(() => {
         if (this.waiter === done) this.waiter = undefined;
         resolve(undefined);
       }, timeoutMs);
-      t.unref();
       const done = (line: Buffer | undefined): void => {
         clearTimeout(t);
         resolve(line);

@@ -29,7 +29,7 @@ import { assertEncodable, decodeValue, encodeValue } from '../wire/codec.ts';
 import { FrameSplitter } from '../wire/frames.ts';
 import { parseJson, toPythonJson } from '../wire/json.ts';
 import { LineSplitter } from '../wire/line-splitter.ts';
-import { errorLine, notificationLine, pyError, serviceResultLine, splitPyMessage } from '../wire/msl-format.ts';
+import { errorLine, notificationLine, serviceResultLine, splitPyMessage } from '../wire/msl-format.ts';
 import { buildFrame, FrameReader, FrameType, NATIVE_DIALECT, REQUEST_FLAG_ADMIN, writeFrame, type OutFrame } from '../wire/protocol.ts';
 
 /** The language string Switchyard peers put in their identity. */

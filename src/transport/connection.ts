@@ -5,6 +5,7 @@
  * @module
  */
 import type { Socket } from 'node:net';
+import { guardTimer } from '../util/timers.ts';
 import { CoalescingWriter } from './writer.ts';
 
 /** A byte connection to one peer. */
@@ -129,8 +130,7 @@ export class SocketConnection implements Connection {
     const finish = (): void => {
       this.socket.end();
       // A peer that never reads must not keep the socket open forever.
-      const t = setTimeout(() => this.socket.destroy(), 5000);
-      t.unref();
+      guardTimer(() => this.socket.destroy(), 5000);
     };
     const hook = this.beforeClose?.();
     if (hook) hook.then(finish, (err: unknown) => this.destroy(err instanceof Error ? err : undefined));

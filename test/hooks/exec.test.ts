@@ -128,7 +128,7 @@ async function gone(pid: number): Promise<boolean> {
 
 test('exec - a program past its timeout is killed and the callout fails with a TimeoutError cause', { timeout: 20_000 }, async () => {
   const pidFile = join(dir, 'sleep.pid');
-  const chain = await chainFromOptionString(`manager=exec;program=${NODE};arg=${s['sleep']};arg=${pidFile};timeout=300;`);
+  const chain = await chainFromOptionString(`manager=exec;program=${NODE};arg=${s['sleep']};arg=${pidFile};timeout=2000;`);
   const keep = setInterval(() => {}, 1000);
   try {
     await assert.rejects(chain.run('preConnect', connectInfo), (e: unknown) => {
@@ -136,7 +136,7 @@ test('exec - a program past its timeout is killed and the callout fails with a T
       const c = e.cause;
       assert.ok(c instanceof NetManagerExecError);
       assert.ok(c.cause instanceof TimeoutError);
-      assert.match(c.message, /did not finish preConnect within 300 ms and was killed \(raise timeout=\)/);
+      assert.match(c.message, /did not finish preConnect within 2000 ms and was killed \(raise timeout=\)/);
       return true;
     });
     assert.equal(await gone(Number(await readFile(pidFile, 'utf8'))), true);
@@ -147,7 +147,7 @@ test('exec - a program past its timeout is killed and the callout fails with a T
 
 test('exec - the chain\'s own timeout aborts the program too', { timeout: 20_000 }, async () => {
   const pidFile = join(dir, 'sleep2.pid');
-  const chain = createChain([await createExecManager({ program: NODE, args: [s['sleep']!, pidFile], timeout: 20_000 })], { timeout: 300 });
+  const chain = createChain([await createExecManager({ program: NODE, args: [s['sleep']!, pidFile], timeout: 20_000 })], { timeout: 2000 });
   const keep = setInterval(() => {}, 1000);
   try {
     await assert.rejects(chain.run('preConnect', connectInfo), (e: unknown) => e instanceof NetManagerError && e.cause instanceof TimeoutError);

@@ -17,12 +17,12 @@
  *   programs at once (default 4) with at most 256 callouts waiting for a turn.
  * @module
  */
-import { spawn } from 'node:child_process';
 import { constants } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { AbortError, NetManagerConfigError, NetManagerExecError, QueueFullError, TimeoutError } from '../../errors.ts';
 import { guardTimer } from '../../util/timers.ts';
 import { describe } from '../attrs.ts';
+import { runProgram } from '../../transport/child-process.ts';
 import { CALLOUT_SPECS } from '../callouts.ts';
 import { CALLOUTS, type Callout, type CalloutInfo, type NetManager } from '../types.ts';
 
@@ -144,91 +144,47 @@ export async function createExecManager(options: ExecManagerOptions): Promise<Ne
     input['attrs'] = info.attrs;
     input['managerAttrs'] = info.managerAttrs;
 
-    let markExited!: () => void;
-    const exited = new Promise<void>((done) => {
-      markExited = done;
+    const run = runProgram({
+      program,
+      args,
+      env: options.env,
+      input: `${JSON.stringify(input)}\n`,
+      timeoutMs: timeout,
+      maxOutputBytes,
+      stderrTailChars: EXEC_DEFAULTS.stderrTailBytes,
+      killGraceMs: EXEC_DEFAULTS.killGraceMs,
+      signal: info.signal,
     });
-    const result = new Promise<unknown>((ok, fail) => {
-      const child = spawn(program, args, { stdio: ['pipe', 'pipe', 'pipe'], env: options.env ?? process.env, windowsHide: true });
-      const out: Buffer[] = [];
-      let outBytes = 0;
-      let stderr = '';
-      let settled = false;
-      let killTimer: NodeJS.Timeout | undefined;
-      const kill = (): void => {
-        if (child.exitCode !== null || child.signalCode !== null) return;
-        child.kill('SIGTERM');
-        killTimer = guardTimer(() => child.kill('SIGKILL'), EXEC_DEFAULTS.killGraceMs);
-      };
-      const settle = (f: () => void): void => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        info.signal?.removeEventListener('abort', onAbort);
-        f();
-      };
-      const failWith = (message: string, facts: { exitCode?: number | null; signal?: string | null } = {}, cause?: unknown): void =>
-        settle(() => fail(new NetManagerExecError(program, callout, message, { ...facts, stderr }, cause === undefined ? undefined : { cause })));
-      const timer = guardTimer(() => {
-        failWith(`${program} did not finish ${callout} within ${timeout} ms and was killed (raise timeout=)`, {}, new TimeoutError(`${program} in ${callout}`, timeout));
-        kill();
-      }, timeout);
-      const onAbort = (): void => {
-        settle(() => fail(new AbortError(`${program} in ${callout}`, { cause: info.signal?.reason })));
-        kill();
-      };
-      info.signal?.addEventListener('abort', onAbort, { once: true });
-      if (info.signal?.aborted) onAbort();
-
-      child.on('error', (err) => {
-        failWith(`${program} could not be started for ${callout}: ${err.message}`, {}, err);
-      });
-      child.stdout.on('data', (chunk: Buffer) => {
-        if (settled) return;
-        outBytes += chunk.length;
-        if (outBytes > maxOutputBytes) {
-          failWith(`${program} wrote more than ${maxOutputBytes} bytes to stdout in ${callout}`);
-          kill();
-          return;
+    const fail = (message: string, stderr: string, facts: { exitCode?: number | null; signal?: string | null } = {}, cause?: unknown): never => {
+      throw new NetManagerExecError(program, callout, message, { ...facts, stderr }, cause === undefined ? undefined : { cause });
+    };
+    const result = run.outcome.then((r): unknown => {
+      switch (r.kind) {
+        case 'timeout':
+          return fail(`${program} did not finish ${callout} within ${timeout} ms and was killed (raise timeout=)`, r.stderr, {}, new TimeoutError(`${program} in ${callout}`, timeout));
+        case 'aborted':
+          throw new AbortError(`${program} in ${callout}`, { cause: r.reason });
+        case 'output':
+          return fail(`${program} wrote more than ${maxOutputBytes} bytes to stdout in ${callout}`, r.stderr);
+        case 'spawn':
+          return fail(`${program} could not be started for ${callout}: ${r.error.message}`, r.stderr, {}, r.error);
+        case 'exited': {
+          if (r.signal !== null) return fail(`${program} was ended by ${r.signal} in ${callout}`, r.stderr, { exitCode: null, signal: r.signal });
+          if (r.exitCode !== 0) {
+            const last = r.stderr.trim().split(/\r?\n/).pop() ?? '';
+            return fail(`${program} exited with code ${r.exitCode} in ${callout}${last ? `: ${last}` : ''}`, r.stderr, { exitCode: r.exitCode, signal: null });
+          }
+          const text = r.stdout.toString('utf8').trim();
+          if (text === '') return undefined;
+          try {
+            return JSON.parse(text) as unknown;
+          } catch (err) {
+            return fail(`${program} wrote invalid JSON to stdout in ${callout}: ${(err as Error).message}`, r.stderr, { exitCode: 0 }, err);
+          }
         }
-        out.push(chunk);
-      });
-      child.stderr.setEncoding('utf8');
-      child.stderr.on('data', (chunk: string) => {
-        stderr = (stderr + chunk).slice(-EXEC_DEFAULTS.stderrTailBytes);
-      });
-      // A program that exits without reading its input makes the write fail with EPIPE; its exit
-      // status decides the outcome.
-      child.stdin.on('error', () => {});
-      child.stdin.end(`${JSON.stringify(input)}\n`);
-      child.on('close', (code, signal) => {
-        clearTimeout(killTimer);
-        markExited();
-        if (signal !== null) {
-          failWith(`${program} was ended by ${signal} in ${callout}`, { exitCode: null, signal });
-          return;
-        }
-        if (code !== 0) {
-          const last = stderr.trim().split(/\r?\n/).pop() ?? '';
-          failWith(`${program} exited with code ${code} in ${callout}${last ? `: ${last}` : ''}`, { exitCode: code, signal: null });
-          return;
-        }
-        const text = Buffer.concat(out).toString('utf8').trim();
-        if (text === '') {
-          settle(() => ok(undefined));
-          return;
-        }
-        let value: unknown;
-        try {
-          value = JSON.parse(text);
-        } catch (err) {
-          failWith(`${program} wrote invalid JSON to stdout in ${callout}: ${(err as Error).message}`, { exitCode: 0 }, err);
-          return;
-        }
-        settle(() => ok(value));
-      });
-      child.on('error', () => markExited());
+      }
     });
+    const exited = run.exited;
     return { result, exited };
   };
 
