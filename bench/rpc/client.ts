@@ -9,6 +9,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { readFileSync } from 'node:fs';
 import { connect } from '../../src/client/client.ts';
+import { frameSplitter } from './frames.ts';
 
 const [mode, portText, extra, extra2] = process.argv.slice(2);
 const port = Number(portText);
@@ -45,37 +46,7 @@ function pipeClient(sock: net.Socket, frame: (p: Buffer) => Buffer | Buffer[], s
 }
 
 function lenFrames(onMsg: () => void): (c: Buffer) => void {
-  let buf: Buffer = Buffer.alloc(0);
-  let parts: Buffer[] = [];
-  let have = 0;
-  let need = -1;
-  return (chunk) => {
-    if (need >= 0 && have + chunk.length < need) {
-      parts.push(chunk);
-      have += chunk.length;
-      return;
-    }
-    buf = parts.length === 0 ? (buf.length === 0 ? chunk : Buffer.concat([buf, chunk])) : Buffer.concat([...parts, chunk]);
-    parts = [];
-    have = 0;
-    need = -1;
-    let off = 0;
-    while (buf.length - off >= 4) {
-      const n = buf.readUInt32BE(off);
-      if (buf.length - off - 4 < n) {
-        need = 4 + n;
-        break;
-      }
-      off += 4 + n;
-      onMsg();
-    }
-    buf = off === buf.length ? Buffer.alloc(0) : buf.subarray(off);
-    if (need >= 0) {
-      parts = [buf];
-      have = buf.length;
-      buf = Buffer.alloc(0);
-    }
-  };
+  return frameSplitter(() => onMsg());
 }
 
 function lines(onMsg: () => void): (c: Buffer) => void {

@@ -6,41 +6,9 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { readFileSync } from 'node:fs';
+import { frameSplitter } from './frames.ts';
 
-function frames(onFrame: (f: Buffer) => void): (chunk: Buffer) => void {
-  let buf: Buffer = Buffer.alloc(0);
-  let parts: Buffer[] = [];
-  let have = 0;
-  let need = -1;
-  return (chunk) => {
-    // Keep the chunks of an incomplete frame and join them once it is complete (no quadratic copying).
-    if (need >= 0 && have + chunk.length < need) {
-      parts.push(chunk);
-      have += chunk.length;
-      return;
-    }
-    buf = parts.length === 0 ? (buf.length === 0 ? chunk : Buffer.concat([buf, chunk])) : Buffer.concat([...parts, chunk]);
-    parts = [];
-    have = 0;
-    need = -1;
-    let off = 0;
-    while (buf.length - off >= 4) {
-      const n = buf.readUInt32BE(off);
-      if (buf.length - off - 4 < n) {
-        need = 4 + n;
-        break;
-      }
-      onFrame(buf.subarray(off, off + 4 + n));
-      off += 4 + n;
-    }
-    buf = off === buf.length ? Buffer.alloc(0) : buf.subarray(off);
-    if (need >= 0) {
-      parts = [buf];
-      have = buf.length;
-      buf = Buffer.alloc(0);
-    }
-  };
-}
+const frames = frameSplitter;
 
 function batched(sock: net.Socket): (b: Buffer) => void {
   let corked = false;

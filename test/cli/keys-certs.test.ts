@@ -1,7 +1,7 @@
-import { describe, it, beforeEach, afterEach } from 'node:test';
+import { describe, it, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync, existsSync, readFileSync, mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { freshHomeEachTest } from '../helpers/index.ts';
+import { writeFileSync, existsSync, readFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { Command } from 'commander';
@@ -15,21 +15,12 @@ import { InvalidArgumentError, TlsError } from '../../src/errors.ts';
 const T = { timeout: 30_000 };
 const ROOT = new URL('../..', import.meta.url).pathname;
 
+const tempOf = freshHomeEachTest('switchyard-cli-');
 let dir: string;
 let home: string;
-let savedHome: string | undefined;
-
 beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'switchyard-cli-'));
+  dir = tempOf();
   home = join(dir, 'home');
-  savedHome = process.env['SWITCHYARD_HOME'];
-  process.env['SWITCHYARD_HOME'] = home;
-});
-
-afterEach(() => {
-  if (savedHome === undefined) delete process.env['SWITCHYARD_HOME'];
-  else process.env['SWITCHYARD_HOME'] = savedHome;
-  rmSync(dir, { recursive: true, force: true });
 });
 
 interface Run {

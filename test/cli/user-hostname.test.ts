@@ -1,7 +1,7 @@
-import { describe, it, beforeEach, afterEach } from 'node:test';
+import { describe, it, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { freshHomeEachTest } from '../helpers/index.ts';
+import { writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { Command, CommanderError } from 'commander';
@@ -13,19 +13,10 @@ import { localhostAliases } from '../../src/util/host.ts';
 
 const T = { timeout: 30_000 };
 
+const tempOf = freshHomeEachTest('switchyard-cli-');
 let dir: string;
-let savedHome: string | undefined;
-
 beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'switchyard-cli-'));
-  savedHome = process.env['SWITCHYARD_HOME'];
-  process.env['SWITCHYARD_HOME'] = join(dir, 'home');
-});
-
-afterEach(() => {
-  if (savedHome === undefined) delete process.env['SWITCHYARD_HOME'];
-  else process.env['SWITCHYARD_HOME'] = savedHome;
-  rmSync(dir, { recursive: true, force: true });
+  dir = tempOf();
 });
 
 interface Run {

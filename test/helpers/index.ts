@@ -4,6 +4,7 @@
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
+import { afterEach, beforeEach } from 'node:test';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startManager, type ManagerHandle, type ManagerOptions } from '../../src/manager/manager.ts';
@@ -20,6 +21,26 @@ export function useTempHome(): string {
   const home = tempDir('switchyard-home-').path;
   process.env['SWITCHYARD_HOME'] = home;
   return home;
+}
+
+/**
+ * Gives every test of the file a fresh temporary directory with `SWITCHYARD_HOME` at `<dir>/home`
+ * (restored and removed after each test). Returns a getter for the current directory.
+ */
+export function freshHomeEachTest(prefix = 'switchyard-test-'): () => string {
+  let dir = '';
+  let saved: string | undefined;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), prefix));
+    saved = process.env['SWITCHYARD_HOME'];
+    process.env['SWITCHYARD_HOME'] = join(dir, 'home');
+  });
+  afterEach(() => {
+    if (saved === undefined) delete process.env['SWITCHYARD_HOME'];
+    else process.env['SWITCHYARD_HOME'] = saved;
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return () => dir;
 }
 
 /** Rejects after `ms` with a message naming what was awaited. */

@@ -1,7 +1,7 @@
-import { describe, it, beforeEach, afterEach } from 'node:test';
+import { describe, it, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { freshHomeEachTest } from '../helpers/index.ts';
+import { rmSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { createPublicKey, generateKeyPairSync, X509Certificate } from 'node:crypto';
@@ -19,19 +19,10 @@ import { HOSTNAME, localIPv4Addresses } from '../../src/util/host.ts';
 
 const T = { timeout: 30_000 };
 
+const tempOf = freshHomeEachTest('switchyard-certs-');
 let dir: string;
-let savedHome: string | undefined;
-
 beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'switchyard-certs-'));
-  savedHome = process.env['SWITCHYARD_HOME'];
-  process.env['SWITCHYARD_HOME'] = join(dir, 'home');
-});
-
-afterEach(() => {
-  if (savedHome === undefined) delete process.env['SWITCHYARD_HOME'];
-  else process.env['SWITCHYARD_HOME'] = savedHome;
-  rmSync(dir, { recursive: true, force: true });
+  dir = tempOf();
 });
 
 async function rejects<E extends Error>(p: Promise<unknown>, cls: new (...a: never[]) => E, match: string | RegExp): Promise<E> {
