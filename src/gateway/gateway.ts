@@ -304,7 +304,8 @@ export async function startGateway(ctx: StartContext): Promise<Gateway> {
     onSizeChange: (size) => gateway?.updateRef(size),
   });
   const startTimeout = options.startTimeout ?? 30_000;
-  const failed = io.exited.then((e): never => {
+  const failed = io.exited.then(async (e): Promise<never> => {
+    await io.stderrSettled();
     const tail = io.stderrTail().trim();
     const why = e.error
       ? e.error.message

@@ -40,6 +40,8 @@ export interface GatewayIO {
   ref(on: boolean): void;
   /** The last 4 KiB of the worker's (or ssh's) stderr. */
   stderrTail(): string;
+  /** Resolves when stderr has been read to its end (or after 500 ms), so that the tail is complete. */
+  stderrSettled(): Promise<void>;
   readonly pid: number | undefined;
   /** `host:port` for socket gateways, the ssh destination for ssh gateways. */
   readonly remoteAddress: string | undefined;
@@ -72,6 +74,11 @@ function forward(stream: Readable | null, which: 'stdout' | 'stderr', output: Ou
 
 function childIO(child: ChildProcess, link: FrameLink, handles: Array<{ ref(): void; unref(): void } | null | undefined>, tail: { text: string }, remoteAddress?: string): GatewayIO {
   const exited = deferred<ExitInfo>();
+  const stderrEnd = new Promise<void>((resolve) => {
+    if (!child.stderr) resolve();
+    child.stderr?.once('close', resolve);
+    child.once('error', () => resolve());
+  });
   child.once('error', (error) => exited.resolve({ code: null, signal: null, error }));
   child.once('exit', (code, signal) => exited.resolve({ code, signal }));
   return {
@@ -89,6 +96,7 @@ function childIO(child: ChildProcess, link: FrameLink, handles: Array<{ ref(): v
       }
     },
     stderrTail: () => tail.text,
+    stderrSettled: () => Promise.race([stderrEnd, new Promise<void>((r) => setTimeout(r, 500).unref())]),
     pid: child.pid,
     remoteAddress,
   };
@@ -257,6 +265,7 @@ export async function openSocket(ctx: IOContext, tls: { ca?: string | undefined 
       else s?.unref();
     },
     stderrTail: () => '',
+    stderrSettled: () => Promise.resolve(),
     pid,
     remoteAddress: `${host}:${port}`,
   };
@@ -291,7 +300,7 @@ function channelLink(channel: Channel, onExit: (info: ExitInfo) => void): FrameL
         return;
       }
       const exit = (item as { exit?: { code: number | null; signal: string | null; error?: string } } | null)?.exit;
-      if (exit) onExit({ code: exit.code, signal: exit.signal, error: exit.error ? new Error(exit.error) : undefined });
+      if (exit) onExit(exit.error ? { code: exit.code, signal: exit.signal, error: new Error(exit.error) } : { code: exit.code, signal: exit.signal });
     },
     { endmarker: END },
   );
@@ -331,8 +340,9 @@ function channelLink(channel: Channel, onExit: (info: ExitInfo) => void): FrameL
       else drainHandlers.push(fn);
     },
     end() {
+      // Half-close: the relay ends the child's input and keeps relaying until the child exits.
       flush();
-      channel.close();
+      void channel.send({ eof: true }).catch(() => {});
     },
     destroy() {
       pending = [];
@@ -360,6 +370,7 @@ export function openVia(ctx: IOContext): GatewayIO {
     kill: () => link.destroy(),
     ref: () => {},
     stderrTail: () => '',
+    stderrSettled: () => Promise.resolve(),
     pid: undefined,
     remoteAddress: undefined,
   };

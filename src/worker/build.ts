@@ -33,6 +33,7 @@ export async function buildWorkerBundle(): Promise<string> {
     format: 'cjs',
     target: 'node18',
     minify: true,
+    keepNames: true,
     legalComments: 'none',
     write: false,
     logLevel: 'silent',

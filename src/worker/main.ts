@@ -151,8 +151,9 @@ export function start(input: net.Socket, outFd: number, config: WorkerConfig, re
           }
           return undefined;
         }
-        const ctl = item as { kill?: string } | undefined;
+        const ctl = item as { kill?: string; eof?: boolean } | undefined;
         if (ctl?.kill) child.kill(ctl.kill as NodeJS.Signals);
+        if (ctl?.eof) socket.end();
         return undefined;
       },
       { endmarker: null },
