@@ -52,6 +52,12 @@ export interface ChannelMuxOptions {
   maxChannels?: number;
   /** Called whenever the number of open channels ({@link ChannelMux.size}) changes. */
   onSizeChange?(size: number): void;
+  /**
+   * Whether channels may travel inside items (default true). Connections whose channels a relay
+   * forwards (client↔service through the Manager) set false: a reference carries a raw id that
+   * only the two ends of one connection understand, so sending one is refused with `EncodeError`.
+   */
+  channelRefs?: boolean;
 }
 
 /**
@@ -302,9 +308,14 @@ export class ChannelMux {
   private encodeItem(item: unknown, maxItem: number): Buffer {
     let refs: Channel[] | undefined;
     let foreign: Channel | undefined;
+    let relayed: Channel | undefined;
     const ctx: CodecContext = {
       toRef: (obj) => {
         if (!(obj instanceof Channel)) return undefined;
+        if (this.opts.channelRefs === false) {
+          relayed = obj;
+          return undefined;
+        }
         if (obj._host !== this.host) {
           foreign = obj;
           return undefined;
@@ -317,6 +328,13 @@ export class ChannelMux {
     try {
       bytes = encodeValue(item, ctx);
     } catch (err) {
+      if (relayed && err instanceof EncodeError) {
+        throw new EncodeError(
+          err.path,
+          `Channel ${relayed.id} (at ${err.path}) cannot travel inside an item on a connection through the Manager; open another channel instead`,
+          { cause: err },
+        );
+      }
       if (foreign && err instanceof EncodeError) {
         throw new EncodeError(
           err.path,

@@ -3,6 +3,7 @@
  * @module
  */
 import { InvalidArgumentError, QueueFullError, RemoteError, TimeoutError } from '../errors.ts';
+import type { Channel } from '../channel/index.ts';
 import { LANGUAGE, OS_NAME, Session, type ManagerConnectOptions } from '../rpc/session.ts';
 import { bounded, delay, type WaitOptions } from '../util/timers.ts';
 
@@ -67,6 +68,11 @@ export interface LinkOperations {
   $shutdownService(...args: unknown[]): Promise<unknown>;
   /** Unlinks from the service. */
   $unlink(options?: WaitOptions): Promise<void>;
+  /**
+   * Opens a channel to the service through the Manager, for streaming in both directions with
+   * end-to-end flow control (the service accepts it in `onChannel`). Native dialect only.
+   */
+  $openChannel(meta?: unknown): Channel;
 }
 
 /** A link to a service: its methods as remote calls, plus {@link LinkOperations}. */
@@ -237,6 +243,7 @@ export class Client {
       $notifications: (o = {}) =>
         client.hub.iterate(service, client.options.notificationBuffer ?? 1024, o.signal, () => client.session.closed, (fn) => client.closeHandlers.push(fn)),
       $shutdownService: (...args: unknown[]) => call('shutdown_service', args),
+      $openChannel: (meta?: unknown) => client.session.openChannel(service, meta),
       $unlink: async (o) => {
         await client.session.call('Manager', 'unlink', [service], {}, o);
         client.links.delete(service);

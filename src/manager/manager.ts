@@ -14,7 +14,8 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
-import { AuthenticationError, InvalidArgumentError, MessageTooLargeError, SwitchyardError } from '../errors.ts';
+import { AuthenticationError, InvalidArgumentError, MessageTooLargeError, ProtocolError, SwitchyardError } from '../errors.ts';
+import { CH_OPEN_FLAG_REF } from '../channel/mux.ts';
 import type { Connection } from '../transport/connection.ts';
 import { ensureManagerCertificate } from '../transport/certs.ts';
 import { listen, type Listener } from '../transport/tcp.ts';
@@ -119,6 +120,8 @@ interface ServiceState {
   /** Native services: pending calls keyed by route id. */
   pendingNative: Map<number, PendingCall>;
   nextRoute: number;
+  /** Next channel id the Manager uses on the service's connection (even: the Manager accepted it). */
+  nextChannel: number;
 }
 
 function safeEqual(a: string, b: string): boolean {
@@ -313,6 +316,7 @@ class Manager {
     const wasHandshaking = peer.state === 'handshake';
     peer.markClosed();
     if (wasHandshaking) return;
+    this.closeRelayedChannels(peer);
     this.logConnection(peer, 'disconnected');
     if (peer.kind === 'client') {
       this.registry.removeClient(peer);
@@ -462,7 +466,7 @@ class Manager {
       peer.name = name;
       peer.kind = 'service';
       const entry = this.registry.services.get(name) as ServiceEntry<Peer>;
-      this.serviceStates.set(peer, { entry, pendingJson: new Map(), pendingNative: new Map(), nextRoute: 1 });
+      this.serviceStates.set(peer, { entry, pendingJson: new Map(), pendingNative: new Map(), nextRoute: 1, nextChannel: 2 });
     } else {
       return pyError('TypeError', `Unknown connection type ${pyRepr(typ)}. Must be "client" or "service"`);
     }
@@ -795,6 +799,73 @@ class Manager {
     return (this.adminApiCache ??= adminTableApi(this.db));
   }
 
+  // ---------------------------------------------------------------- relayed channels
+
+  /**
+   * A client opens a channel to a service: the same rules as requests (the service exists, the
+   * client is linked), then the open goes to the service under an id of the Manager's choosing.
+   * Credit frames pass through untouched, so flow control is end to end.
+   */
+  private openRelayedChannel(peer: Peer, body: Buffer): void {
+    const r = new FrameReader(body);
+    const id = r.u32();
+    const window = r.u32();
+    const flags = r.u32();
+    const target = r.str();
+    const meta = r.rest();
+    const refuse = (err: PyError): void => {
+      peer.sendFrame(buildFrame(FrameType.CH_CLOSE, [id], [], channelError(err)));
+    };
+    if (flags & CH_OPEN_FLAG_REF) return refuse(pyError('ProtocolError', 'Channels cannot travel inside items through the Manager'));
+    if (peer.kind !== 'client') return refuse(pyError('PermissionError', 'Only clients open channels through the Manager'));
+    if (peer.channels.has(id)) return refuse(pyError('ProtocolError', `Channel ${id} is already open`));
+    const entry = this.registry.services.get(target);
+    if (!entry) return refuse(pyError('KeyError', `the ${pyRepr(target)} Service is not connected to ${this.networkName}`));
+    if (!entry.links.has(peer)) {
+      return refuse(pyError('PermissionError', `${peer.networkName} cannot open a channel to ${pyRepr(target)}: it is not linked with the ${pyRepr(target)} service (link first)`));
+    }
+    const svc = entry.peer;
+    if (svc.dialect !== 'native') return refuse(pyError('ProtocolError', `The ${pyRepr(target)} service speaks msl-network JSON lines, which have no channels`));
+    const st = this.serviceStates.get(svc) as ServiceState;
+    let sid = st.nextChannel;
+    while (svc.channels.has(sid)) sid = sid >= 0xfffffffe ? 2 : sid + 2;
+    st.nextChannel = sid >= 0xfffffffe ? 2 : sid + 2;
+    peer.channels.set(id, { peer: svc, id: sid });
+    svc.channels.set(sid, { peer, id });
+    if (!svc.sendFrame(buildFrame(FrameType.CH_OPEN, [sid, window, flags], [peer.networkName], meta))) peer.holdFor(svc);
+  }
+
+  /** Forwards CH_DATA, CH_CREDIT and CH_CLOSE to the other end, translating only the channel id. */
+  private relayChannelFrame(peer: Peer, body: Buffer): void {
+    if (body.length < 5) throw new ProtocolError('Truncated channel frame');
+    const type = body[0] as number;
+    const route = peer.channels.get(body.readUInt32BE(1));
+    if (!route) return; // closed or unknown: dropped, as a channel endpoint would
+    if (type === FrameType.CH_CLOSE) {
+      peer.channels.delete(body.readUInt32BE(1));
+      route.peer.channels.delete(route.id);
+    }
+    const dest = route.peer;
+    if (dest.state === 'closed') return;
+    const head = Buffer.allocUnsafe(9);
+    head.writeUInt32BE(body.length, 0);
+    head[4] = type;
+    head.writeUInt32BE(route.id, 5);
+    dest.sendBytes(head);
+    if (body.length > 5 && !dest.sendBytes(body.subarray(5))) peer.holdFor(dest);
+  }
+
+  /** A peer left: every channel relayed for it ends at the other side with a clear error. */
+  private closeRelayedChannels(peer: Peer): void {
+    for (const route of peer.channels.values()) {
+      route.peer.channels.delete(route.id);
+      if (route.peer.state !== 'closed') {
+        route.peer.sendFrame(buildFrame(FrameType.CH_CLOSE, [route.id], [], channelError(pyError('ConnectionAbortedError', `${peer.networkName} disconnected`))));
+      }
+    }
+    peer.channels.clear();
+  }
+
   // ---------------------------------------------------------------- native dialect
 
   private onFrame(peer: Peer, body: Buffer): void | Promise<void> {
@@ -870,6 +941,14 @@ class Manager {
       case FrameType.CANCEL:
         // Calls are not interruptible at the service; the late reply is dropped by the client.
         return;
+      case FrameType.CH_OPEN:
+        this.openRelayedChannel(peer, body);
+        return;
+      case FrameType.CH_DATA:
+      case FrameType.CH_CREDIT:
+      case FrameType.CH_CLOSE:
+        this.relayChannelFrame(peer, body);
+        return;
       default:
         this.sendError(peer, '', pyError('ProtocolError', `Unknown native frame type ${r.type}`), peer.networkName);
         return;
@@ -878,6 +957,10 @@ class Manager {
 }
 
 const CRLF = Buffer.from('\r\n');
+
+function channelError(err: PyError): Buffer {
+  return encodeValue([err.name, err.text, []]);
+}
 
 /** An msl-style error raised by the admin allow-list. */
 class AdminError extends SwitchyardError {

@@ -29,6 +29,8 @@ export class Peer implements RegisteredPeer {
   nativeOffered = false;
   language = 'unknown';
   os = 'unknown';
+  /** Channels relayed through the Manager: this peer's channel id → the other end. */
+  readonly channels = new Map<number, { peer: Peer; id: number }>();
 
   private readonly lines: LineSplitter;
   private frames: FrameSplitter | undefined;

@@ -21,6 +21,7 @@ import {
 import type { Connection } from '../transport/connection.ts';
 import { connect, fetchServerCertificate } from '../transport/tcp.ts';
 import { resolveHooks, type HooksOption } from '../transport/default-hooks.ts';
+import { ChannelMux, type Channel } from '../channel/index.ts';
 import { homePaths } from '../util/home.ts';
 import { localhostAliases } from '../util/host.ts';
 import { bounded, guardTimer, type WaitOptions } from '../util/timers.ts';
@@ -89,6 +90,8 @@ export interface SessionHandlers {
   onNotification?(service: string, args: unknown[], kwargs: Record<string, unknown>): void;
   onEvent?(event: Record<string, unknown>): void;
   onClose?(err: Error | undefined): void;
+  /** A peer opened a channel to us through the Manager (services); `requester` names the client. */
+  onChannel?(channel: Channel, meta: unknown, requester: string): void;
 }
 
 interface PendingCall {
@@ -168,6 +171,7 @@ export class Session {
 
   private readonly lines: LineSplitter;
   private frames: FrameSplitter | undefined;
+  private mux: ChannelMux | undefined;
   private readonly pending = new Map<number, PendingCall>();
   private nextId = 1;
   private handlers: SessionHandlers = {};
@@ -293,6 +297,23 @@ export class Session {
       this.dialect = 'native';
       if (typeof sy['networkName'] === 'string') this.networkName = sy['networkName'];
       this.frames = new FrameSplitter(this.options.readLimit ?? 256 * 1024 * 1024);
+      this.mux = new ChannelMux({
+        initiator: true,
+        send: (frame) => this.writeFrame(frame),
+        drained: () => this.drained(),
+        peerName: this.managerName || `Manager[${this.host}:${this.port}]`,
+        // The Manager relays channel frames between two connections and cannot translate ids
+        // hidden inside items.
+        channelRefs: false,
+        onOpen: (channel, meta, target) => {
+          const handler = this.handlers.onChannel;
+          if (!handler) {
+            channel.close(new Error(`${this.networkName} does not accept channels`));
+            return;
+          }
+          handler(channel, meta, target);
+        },
+      });
       const rest = this.lines.takeRest();
       if (rest.length > 0) this.frames.push(rest, (b) => this.onFrame(b));
     }
@@ -409,6 +430,7 @@ export class Session {
   }
 
   private onFrame(body: Buffer): void {
+    if (this.mux?.handleFrame(body)) return;
     const r = new FrameReader(body);
     switch (r.type) {
       case FrameType.REPLY:
@@ -501,6 +523,17 @@ export class Session {
     });
   }
 
+  /**
+   * Opens a channel to `target` (a service name) through the Manager. Needs the native dialect:
+   * throws {@link ProtocolError} against a Manager that speaks only JSON lines (msl-network).
+   */
+  openChannel(target: string, meta?: unknown): Channel {
+    if (!this.mux) {
+      throw new ProtocolError(`Channels need the native dialect; ${this.managerName || 'the Manager'} speaks only msl-network JSON lines`);
+    }
+    return this.mux.open(target, meta);
+  }
+
   /** Sends a service's result for `req`. */
   reply(req: IncomingRequest, result: unknown): void {
     if (this.closed) return;
@@ -563,6 +596,7 @@ export class Session {
     this.closed = true;
     this.closeError ??= err;
     this.handshakeStep?.(this.closedError('finish the handshake'));
+    this.mux?.closeAll(this.closedError('use its channels'));
     const pending = [...this.pending.values()];
     this.pending.clear();
     for (const call of pending) call.reject(this.closedError(`receive the reply to ${call.service}.${call.attribute}`));

@@ -5,6 +5,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { TSchema } from 'typebox';
 import { Compile } from 'typebox/compile';
+import type { Channel } from '../channel/index.ts';
 import { ClosedError, InvalidArgumentError } from '../errors.ts';
 import { LANGUAGE, OS_NAME, Session, type IncomingRequest, type ManagerConnectOptions } from '../rpc/session.ts';
 import { describeParams, type ParamInfo } from './params.ts';
@@ -59,6 +60,7 @@ const BASE_NAMES = new Set<string>([
   'access',
   'inFlight',
   'attributes',
+  'onChannel',
 ]);
 
 const current = new AsyncLocalStorage<RequestContext>();
@@ -214,12 +216,32 @@ export class Service {
     const session = await Session.open(identity, options);
     this.#session = session;
     this.#stopped = session.whenClosed().then(() => this.shutdownHandler());
-    session.setHandlers({ onRequest: (req) => this.#handle(session, req) });
+    session.setHandlers({
+      onRequest: (req) => this.#handle(session, req),
+      onChannel: (channel, meta, requester) => {
+        try {
+          const r = this.onChannel(channel, meta, { requester, attribute: '', requesterIsAdmin: false });
+          if (r instanceof Promise) r.catch((err: unknown) => channel.close(err instanceof Error ? err : new Error(String(err))));
+        } catch (err) {
+          channel.close(err instanceof Error ? err : new Error(String(err)));
+        }
+      },
+    });
   }
 
   /** Resolves when the service has disconnected (and its `shutdownHandler` ran). */
   whenStopped(): Promise<void> {
     return this.#stopped ?? Promise.resolve();
+  }
+
+  /**
+   * A linked client opened a channel (`link.$openChannel(meta)`). Override to stream: receive with
+   * `for await (const item of channel)`, send with `await channel.send(item)`. The default refuses.
+   * An exception closes the channel with that error.
+   */
+  protected onChannel(channel: Channel, meta: unknown, request: RequestContext): void | Promise<void> {
+    void meta;
+    channel.close(new Error(`The ${this.name} service does not accept channels (from ${request.requester})`));
   }
 
   /** Called once after the connection closes; override to clean up (msl-network's `shutdown_handler`). */

@@ -13,10 +13,10 @@
  * | 4 | NOTIFY | `str service, payload [args, kwargs]` (service→Manager: service is empty) |
  * | 5 | CANCEL | `u32 id` — the caller gave up on request `id` |
  * | 6 | EVENT | `payload {event, ...}` — Manager→peer: e.g. `{event: "serviceGone", service}` |
- * | 10 | CH_OPEN | `u32 channel, u32 window, str target, payload meta` |
+ * | 10 | CH_OPEN | `u32 channel, u32 window, u32 flags, str target, payload meta` (flags bit 0: announced only because a reference travels in an item) |
  * | 11 | CH_DATA | `u32 channel, payload item` |
  * | 12 | CH_CREDIT | `u32 channel, u32 bytes` |
- * | 13 | CH_CLOSE | `u32 channel, payload error-or-null` |
+ * | 13 | CH_CLOSE | `u32 channel`, payload empty (clean close) or `[name, message, traceback[]]` |
  * @module
  */
 import { ProtocolError } from '../errors.ts';

@@ -125,12 +125,8 @@ export function start(input: net.Socket, outFd: number, config: WorkerConfig, re
   const spawnSub = (channel: Channel, req: SpawnRequest): void => {
     const env: NodeJS.ProcessEnv = { ...process.env, ...req.env };
     delete env['NODE_EXTRA_CA_CERTS'];
-    const { child, socket } = spawnWorker({ node: req.node ?? [process.execPath], env, nice: req.nice, stdout: 'inherit', stderr: 'inherit', source, config: req.config });
+    const { process: child, socket } = spawnWorker({ node: req.node ?? [process.execPath], env, nice: req.nice, stdout: 'inherit', stderr: 'inherit', source, config: req.config });
     trace(() => `${config.id}-worker spawned sub-worker ${req.config.id} pid ${child.pid}`);
-    let exit: { code: number | null; signal: string | null; error?: string } | undefined;
-    child.on('error', (err) => {
-      exit = { code: null, signal: null, error: err.message };
-    });
     socket.on('data', (chunk: Buffer) => {
       // One chunk in flight at a time: the channel's credit paces the sub-worker.
       socket.pause();
@@ -139,8 +135,8 @@ export function start(input: net.Socket, outFd: number, config: WorkerConfig, re
         () => socket.destroy(),
       );
     });
-    child.on('close', (code, signal) => {
-      exit ??= { code, signal };
+    void child.closed.then((e) => {
+      const exit = e.error ? { code: null, signal: null, error: e.error.message } : { code: e.code, signal: e.signal };
       channel.send({ exit }).finally(() => channel.close());
     });
     channel.setCallback(

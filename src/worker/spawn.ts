@@ -1,11 +1,12 @@
 /**
  * Starts a local worker process: `node -e <bootstrap> 3 3` with the protocol on descriptor 3 (a
  * socketpair), stdin on /dev/null, and stdout/stderr as the caller chooses. Used by popen
- * gateways, by `via=` (inside a worker) and by the socket-gateway server.
+ * gateways, by `via=` (inside a worker) and by the socket-gateway server. The process itself is
+ * spawned by `transport/process.ts`.
  * @module
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import type { Socket } from 'node:net';
+import { spawnProcess, type ProcessHandle, type StdioMode } from '../transport/process.ts';
 import { BOOTSTRAP, buildPreamble } from './bootstrap.ts';
 import type { WorkerConfig } from './protocol.ts';
 
@@ -17,8 +18,8 @@ export interface SpawnWorkerOptions {
   /** Run under `nice -n <nice>` (so every thread of the worker gets it). */
   nice?: number | undefined;
   cwd?: string | undefined;
-  stdout: 'pipe' | 'inherit' | 'ignore';
-  stderr: 'pipe' | 'inherit' | 'ignore';
+  stdout: StdioMode;
+  stderr: StdioMode;
   /** The worker source (the bundle) and its config: written as the preamble. */
   source: string;
   config: WorkerConfig;
@@ -26,30 +27,30 @@ export interface SpawnWorkerOptions {
 
 /** A started worker process and its protocol socket. */
 export interface SpawnedWorker {
-  child: ChildProcess;
+  process: ProcessHandle;
   /** Descriptor 3 of the child: frames in both directions (the preamble is already queued). */
   socket: Socket;
 }
 
 /**
- * Spawns the worker and queues the preamble. Spawn failures (missing program) surface as the
- * child's `error` event, which the caller must handle.
+ * Spawns the worker and queues the preamble. A spawn failure (missing program) resolves
+ * `process.exited` with the error; the socket then ends.
  */
 export function spawnWorker(options: SpawnWorkerOptions): SpawnedWorker {
   const [program = 'node', ...lead] = options.node;
   const argv = [...lead, '-e', BOOTSTRAP, '3', '3'];
-  const cmd = options.nice !== undefined ? 'nice' : program;
-  const args = options.nice !== undefined ? ['-n', String(options.nice), program, ...argv] : argv;
-  const child = spawn(cmd, args, {
-    stdio: ['ignore', options.stdout, options.stderr, 'pipe'],
+  const nice = options.nice !== undefined;
+  const proc = spawnProcess({
+    program: nice ? 'nice' : program,
+    args: nice ? ['-n', String(options.nice), program, ...argv] : argv,
     env: options.env,
     cwd: options.cwd,
-    windowsHide: true,
+    stdin: 'ignore',
+    stdout: options.stdout,
+    stderr: options.stderr,
+    extraPipes: 1,
   });
-  const socket = child.stdio[3] as Socket;
-  socket.on('error', () => {
-    // EPIPE/ECONNRESET when the child dies: the reader sees the end.
-  });
+  const socket = proc.pipes[0] as Socket;
   socket.write(buildPreamble(options.source, options.config));
-  return { child, socket };
+  return { process: proc, socket };
 }
