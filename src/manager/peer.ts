@@ -14,6 +14,14 @@ import type { RegisteredPeer } from './registry.ts';
 /** Most lines or frames held while the peer's previous message is still being handled. */
 const BACKLOG_LIMIT = 1024;
 
+/**
+ * Bytes queued for a peer before the Manager stops reading from the peers that feed it. Above the
+ * socket's 16 KiB high-water mark on purpose: pausing for every large message costs a
+ * stop/start of reading per message; memory per destination stays bounded by this, one read and
+ * one message.
+ */
+export const HOLD_BYTES = 4 * 1024 * 1024;
+
 /** Where a connection is in its life. */
 export type PeerState = 'handshake' | 'ready' | 'closed';
 
@@ -198,7 +206,7 @@ export class Peer implements RegisteredPeer {
    * peer until `dest` drains (bounded memory without dropping anything).
    */
   holdFor(dest: Peer): void {
-    if (dest === this || this.state === 'closed') return;
+    if (dest === this || this.state === 'closed' || dest.conn.queuedBytes < HOLD_BYTES) return;
     this.pausedFor++;
     if (this.pausedFor === 1) this.conn.pause();
     dest.conn.onDrain(() => {
