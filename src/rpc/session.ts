@@ -26,7 +26,7 @@ import { homePaths } from '../util/home.ts';
 import { localhostAliases } from '../util/host.ts';
 import { bounded, guardTimer, type WaitOptions } from '../util/timers.ts';
 import { VERSION } from '../version.ts';
-import { assertEncodable, decodeValue, encodeValue } from '../wire/codec.ts';
+import { assertEncodable, decodeValue, encodeValue, encodeValueChunks } from '../wire/codec.ts';
 import { FrameSplitter } from '../wire/frames.ts';
 import { parseJson, toPythonJson } from '../wire/json.ts';
 import { LineSplitter } from '../wire/line-splitter.ts';
@@ -506,7 +506,7 @@ export class Session {
       if (this.dialect === 'json') assertEncodable([args, kwargs]);
       frame =
         this.dialect === 'native'
-          ? buildFrame(FrameType.REQUEST, [id], [service, attribute], encodeValue([args, kwargs]))
+          ? buildFrame(FrameType.REQUEST, [id], [service, attribute], encodeValueChunks([args, kwargs]))
           : `{"service": ${JSON.stringify(service)}, "attribute": ${JSON.stringify(attribute)}, "args": ${toPythonJson(args)}, "kwargs": ${toPythonJson(kwargs)}, "uid": "${id}", "error": false}\r\n`;
     } catch (err) {
       return Promise.reject(err);
@@ -538,9 +538,9 @@ export class Session {
   reply(req: IncomingRequest, result: unknown): void {
     if (this.closed) return;
     if (this.dialect === 'native') {
-      let payload: Buffer;
+      let payload: Buffer[];
       try {
-        payload = encodeValue(result);
+        payload = encodeValueChunks(result);
       } catch (err) {
         this.replyError(req, 'TypeError', (err as Error).message, []);
         return;

@@ -10,11 +10,15 @@
  * {@link EncodeError} whose `path` names the bad value, instead of silently dropping it.
  * @module
  */
+import { randomBytes } from 'node:crypto';
 import { Packr, addExtension } from 'msgpackr';
 import { EncodeError, ProtocolError } from '../errors.ts';
 
 /** MessagePack extension type numbers owned by Switchyard. */
-export const EXT = { map: 0x51, channel: 0x52 } as const;
+export const EXT = { map: 0x51, channel: 0x52, splice: 0x53 } as const;
+
+/** Buffers at least this large are written by reference by {@link encodeValueChunks}, not copied. */
+export const SPLICE_MIN_BYTES = 64 * 1024;
 
 /** Deepest nesting accepted in a value. */
 export const MAX_VALUE_DEPTH = 512;
@@ -37,6 +41,29 @@ export interface CodecContext {
 }
 
 let decodeContext: CodecContext | undefined;
+
+// Zero-copy large binaries: while encoding, a large Buffer is replaced by a 16-byte placeholder
+// (a per-process random tag + its index) that is later cut out of the packed bytes and replaced by
+// a bin32 header and the caller's own Buffer. The tag is 12 random bytes: it cannot occur by chance.
+const SPLICE_TAG = randomBytes(12);
+class Splice {
+  constructor(readonly index: number) {}
+}
+addExtension({
+  Class: Splice,
+  type: EXT.splice,
+  write(s: Splice): Buffer {
+    const b = Buffer.allocUnsafe(16);
+    SPLICE_TAG.copy(b, 0);
+    b.writeUInt32BE(s.index, 12);
+    return b;
+  },
+  read(): never {
+    throw new ProtocolError('A splice placeholder reached a decoder');
+  },
+});
+/** Large Buffers collected by the walk of the current {@link encodeValueChunks} call. */
+let spliced: Buffer[] | undefined;
 
 // Map: carried as an extension holding the flat [k0, v0, k1, v1, ...] array, so that plain objects
 // stay MessagePack maps that any peer reads. msgpackr writes Map natively (as a plain map) before it
@@ -107,7 +134,14 @@ function check(value: unknown, path: string, depth: number, ctx: CodecContext | 
   // A cycle shows up as nesting beyond the limit; no per-encode bookkeeping on the hot path.
   if (depth > MAX_VALUE_DEPTH) throw new EncodeError(path, `Value nested deeper than ${MAX_VALUE_DEPTH} levels (at ${path}); is it circular?`);
   const proto = Object.getPrototypeOf(obj) as object | null;
-  if (Buffer.isBuffer(obj) || (proto !== null && TYPED_ARRAY_PROTOS.has(proto))) return value;
+  if (Buffer.isBuffer(obj)) {
+    if (spliced !== undefined && obj.length >= SPLICE_MIN_BYTES) {
+      spliced.push(obj);
+      return new Splice(spliced.length - 1);
+    }
+    return value;
+  }
+  if (proto !== null && TYPED_ARRAY_PROTOS.has(proto)) return value;
   if (obj instanceof Date || obj instanceof ChannelRef) return value;
   const ref = ctx?.toRef?.(obj);
   if (ref) return ref;
@@ -164,6 +198,45 @@ function check(value: unknown, path: string, depth: number, ctx: CodecContext | 
 export function encodeValue(value: unknown, ctx?: CodecContext): Buffer {
   const checked = check(value, '$', 0, ctx);
   return packr.pack(checked);
+}
+
+/**
+ * Encodes `value` like {@link encodeValue}, but returns chunks: Buffers of at least
+ * {@link SPLICE_MIN_BYTES} inside the value are not copied — the caller's Buffers are among the
+ * chunks (as MessagePack bin32 data), so they must not change until the chunks are written. The
+ * concatenation of the chunks equals a standard MessagePack encoding of the value.
+ */
+export function encodeValueChunks(value: unknown, ctx?: CodecContext): Buffer[] {
+  const collected: Buffer[] = [];
+  spliced = collected;
+  let checked: unknown;
+  try {
+    checked = check(value, '$', 0, ctx);
+  } finally {
+    spliced = undefined;
+  }
+  const packed = packr.pack(checked);
+  if (collected.length === 0) return [packed];
+  const out: Buffer[] = [];
+  let from = 0;
+  for (let i = 0; i < collected.length; i++) {
+    const tag = packed.indexOf(SPLICE_TAG, from);
+    // msgpackr writes an extension's value packed behind a marker: d4 <type> 00, then the 16-byte
+    // placeholder as bin8 (c4 10).
+    const at = tag - 5;
+    if (tag < 0 || at < from || packed[at] !== 0xd4 || packed[at + 1] !== EXT.splice || packed[at + 2] !== 0 || packed[at + 3] !== 0xc4 || packed[at + 4] !== 16) {
+      throw new ProtocolError('Lost a splice placeholder while encoding');
+    }
+    const data = collected[packed.readUInt32BE(tag + 12)] as Buffer;
+    if (at > from) out.push(packed.subarray(from, at));
+    const head = Buffer.allocUnsafe(5);
+    head[0] = 0xc6; // bin32
+    head.writeUInt32BE(data.length, 1);
+    out.push(head, data);
+    from = tag + 16;
+  }
+  if (from < packed.length) out.push(packed.subarray(from));
+  return out;
 }
 
 /**

@@ -110,7 +110,8 @@ class TolerantParser {
     this.i += r[0].length;
     if (r[1] === undefined && r[2] === undefined) {
       const n = Number(r[0]);
-      if (!Number.isSafeInteger(n)) return BigInt(r[0]);
+      // Exact as a number (e.g. -2**53) stays a number; anything that would lose digits is a bigint.
+      if (!Number.isSafeInteger(n) && String(n) !== r[0]) return BigInt(r[0]);
       return n;
     }
     return Number(r[0]);
@@ -156,9 +157,10 @@ class TolerantParser {
       this.ws();
       out.push(this.value());
       this.ws();
-      const c = this.s[this.i++];
+      const c = this.s[this.i];
+      if (c !== ']' && c !== ',') this.fail("Expecting ',' delimiter");
+      this.i++;
       if (c === ']') break;
-      if (c !== ',') this.fail("Expecting ',' delimiter");
     }
     this.depth--;
     return out;
@@ -179,15 +181,17 @@ class TolerantParser {
       if (this.s[this.i] !== '"') this.fail('Expecting property name enclosed in double quotes');
       const key = this.string();
       this.ws();
-      if (this.s[this.i++] !== ':') this.fail("Expecting ':' delimiter");
+      if (this.s[this.i] !== ':') this.fail("Expecting ':' delimiter");
+      this.i++;
       this.ws();
       const v = this.value();
       if (key === '__proto__') Object.defineProperty(out, key, { value: v, enumerable: true, writable: true, configurable: true });
       else out[key] = v;
       this.ws();
-      const c = this.s[this.i++];
+      const c = this.s[this.i];
+      if (c !== '}' && c !== ',') this.fail("Expecting ',' delimiter");
+      this.i++;
       if (c === '}') break;
-      if (c !== ',') this.fail("Expecting ',' delimiter");
     }
     this.depth--;
     return out;

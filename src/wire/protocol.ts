@@ -47,8 +47,11 @@ export const NATIVE_DIALECT = 'switchyard-native/1';
 /** Payloads at least this large are written as a separate chunk (no copy). */
 const COPY_LIMIT = 16 * 1024;
 
-/** A frame ready to write: one Buffer, or header + payload written back to back. */
-export type OutFrame = Buffer | [Buffer, Uint8Array];
+/** A frame ready to write: one Buffer, or chunks written back to back (header first). */
+export type OutFrame = Buffer | Uint8Array[];
+
+/** A payload: bytes, or chunks that together are the bytes (see `encodeValueChunks`). */
+export type Payload = Uint8Array | readonly Uint8Array[];
 
 function strBytes(s: string): number {
   return Buffer.byteLength(s, 'utf8');
@@ -58,7 +61,7 @@ function strBytes(s: string): number {
  * Builds a frame: `type`, then u32 fields, then strings, then the payload. Small frames are one
  * Buffer; large payloads are not copied.
  */
-export function buildFrame(type: number, ints: readonly number[], strs: readonly string[], payload?: Uint8Array): OutFrame {
+export function buildFrame(type: number, ints: readonly number[], strs: readonly string[], payload?: Payload): OutFrame {
   let head = 1 + 4 * ints.length;
   const lens: number[] = [];
   for (const s of strs) {
@@ -67,7 +70,9 @@ export function buildFrame(type: number, ints: readonly number[], strs: readonly
     lens.push(n);
     head += 2 + n;
   }
-  const plen = payload ? payload.length : 0;
+  const parts: readonly Uint8Array[] = payload === undefined ? [] : payload instanceof Uint8Array ? [payload] : payload;
+  let plen = 0;
+  for (const p of parts) plen += p.length;
   const inline = plen < COPY_LIMIT;
   const buf = Buffer.allocUnsafe(4 + head + (inline ? plen : 0));
   buf.writeUInt32BE(head + plen, 0);
@@ -83,12 +88,15 @@ export function buildFrame(type: number, ints: readonly number[], strs: readonly
     o += 2;
     if (n > 0) o += buf.write(strs[i] as string, o, 'utf8');
   }
-  if (payload && plen > 0) {
+  if (plen > 0) {
     if (inline) {
-      buf.set(payload, o);
+      for (const p of parts) {
+        buf.set(p, o);
+        o += p.length;
+      }
       return buf;
     }
-    return [buf, payload];
+    return [buf, ...parts];
   }
   return buf;
 }
@@ -135,6 +143,7 @@ export class FrameReader {
 /** Writes an {@link OutFrame} with `write`. Returns `write`'s result for the last chunk. */
 export function writeFrame(frame: OutFrame, write: (chunk: Uint8Array) => boolean): boolean {
   if (Buffer.isBuffer(frame)) return write(frame);
-  write(frame[0]);
-  return write(frame[1]);
+  let ok = true;
+  for (const chunk of frame) ok = write(chunk);
+  return ok;
 }

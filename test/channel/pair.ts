@@ -23,7 +23,7 @@ class Pipe {
   constructor(readonly highWater: number) {}
 
   send(frame: OutFrame): boolean {
-    const buf = Buffer.isBuffer(frame) ? frame : Buffer.concat([frame[0], frame[1]]);
+    const buf = Buffer.isBuffer(frame) ? frame : Buffer.concat(frame);
     // Strip the u32 length prefix: handleFrame takes the body.
     const body = Buffer.from(buf.subarray(4));
     this.queued.push(body);
