@@ -13,6 +13,8 @@ if (role === 'manager') {
   const useTls = process.argv[3] === 'tls';
   const m = await startManager({ host: '127.0.0.1', port: 0, disableTls: !useTls, database: ':memory:' });
   process.stdout.write(`PORT ${m.port} CERT ${m.certFile ?? '-'}\n`);
+  // Exit cleanly on SIGTERM (so --cpu-prof can write its profile).
+  process.once('SIGTERM', () => void m.close().then(() => process.exit(0)));
 } else if (role === 'service') {
   class Adder extends Service {
     add(a: number, b: number): number {
@@ -25,6 +27,7 @@ if (role === 'manager') {
   const cert = process.argv[4];
   await new Adder().start({ host: '127.0.0.1', port: Number(process.argv[3]), disableTls: cert === undefined, certFile: cert });
   process.stdout.write('READY\n');
+  process.once('SIGINT', () => process.exit(0));
 } else if (role === 'json-service') {
   // A JSON-lines service that answers add requests with the Python Service's reply layout.
   const s = net.connect({ port: Number(process.argv[3]), host: '127.0.0.1', noDelay: true });

@@ -17,7 +17,7 @@ import os from 'node:os';
 import { AuthenticationError, InvalidArgumentError, MessageTooLargeError, ProtocolError, SwitchyardError } from '../errors.ts';
 import { CH_OPEN_FLAG_REF } from '../channel/mux.ts';
 import type { Connection } from '../transport/connection.ts';
-import { ensureManagerCertificate } from '../transport/certs.ts';
+import { ensureManagerCertificate, getFingerprint } from '../transport/certs.ts';
 import { listen, type Listener } from '../transport/tcp.ts';
 import { resolveHooks, type HooksOption } from '../transport/default-hooks.ts';
 import { HOSTNAME } from '../util/host.ts';
@@ -215,7 +215,8 @@ class Manager {
     }
     this.port = this.listener.port;
     this.networkName = `Manager[${HOSTNAME}:${this.port}]`;
-    this.log.info({ contact: this.listener.contact, tls: !o.disableTls, auth: this.authMode }, `Network Manager running on ${HOSTNAME}:${this.port} using ${o.disableTls ? 'plain TCP' : 'TLS'}`);
+    const tlsNote = this.certFile ? ` (certificate ${this.certFile}, SHA-1 fingerprint ${getFingerprint(this.certFile)})` : '';
+    this.log.info({ contact: this.listener.contact, tls: !o.disableTls, auth: this.authMode }, `Network Manager running on ${HOSTNAME}:${this.port} using ${o.disableTls ? 'plain TCP' : 'TLS'}${tlsNote}`);
   }
 
   handle(): ManagerHandle {

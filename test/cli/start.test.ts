@@ -9,6 +9,7 @@ import net from 'node:net';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { connect } from '../../src/client/client.ts';
+import { getFingerprint } from '../../src/transport/certs.ts';
 import { tempDir, within } from '../helpers/index.ts';
 
 const BIN = new URL('../../bin/switchyard.js', import.meta.url).pathname;
@@ -69,6 +70,8 @@ describe('cli start', { timeout: 90_000 }, () => {
       }
       const certFile = join(home.path, 'certs', '127.0.0.1.crt');
       assert.ok(existsSync(certFile));
+      // The startup line shows the certificate's fingerprint, for checking a trust-on-first-use prompt.
+      assert.ok(out.includes(`SHA-1 fingerprint ${getFingerprint(certFile)}`), out);
       assert.ok(existsSync(join(home.path, 'keys', '127.0.0.1.key')));
       const c = await connect({ host: '127.0.0.1', port, certFile, passwordManager: 'open sesame' });
       assert.equal(c.managerName.endsWith(`:${port}]`), true);
