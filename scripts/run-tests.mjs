@@ -21,6 +21,8 @@ if (files.length === 0) {
   console.error('no test files matched');
   process.exit(1);
 }
+// Child processes the tests start run the TypeScript sources, never a stale dist/ build.
+process.env.SWITCHYARD_SOURCE = '1';
 const r = spawnSync(
   process.execPath,
   ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-timeout=60000', '--test-concurrency=2', ...files],

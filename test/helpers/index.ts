@@ -10,6 +10,9 @@ import { join } from 'node:path';
 import { startManager, type ManagerHandle, type ManagerOptions } from '../../src/manager/manager.ts';
 import { openDatabase, type ManagerDatabase } from '../../src/manager/database.ts';
 
+// Processes the tests start (bin/switchyard.js) run the TypeScript sources, never a stale dist/.
+process.env['SWITCHYARD_SOURCE'] ??= '1';
+
 /** A temporary directory, removed by the returned function. */
 export function tempDir(prefix = 'switchyard-test-'): { path: string; remove: () => void } {
   const path = mkdtempSync(join(tmpdir(), prefix));
