@@ -20,6 +20,11 @@ export function buildProgram(): Command {
 
 /** Runs the command line. `argv` is `process.argv`-shaped. Sets `process.exitCode` on failure. */
 export async function main(argv: string[]): Promise<void> {
+  // `switchyard --help | head` closes the pipe early: that is not an error.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw err;
+  });
   const program = buildProgram();
   try {
     await program.parseAsync(argv);
