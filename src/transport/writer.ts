@@ -1,58 +1,87 @@
 /**
  * Write coalescing and backpressure for one connection: everything written during one turn of the
- * event loop leaves in one `writev` (cork, then uncork on the next tick), and the writer reports
- * when the socket's buffer is above its high-water mark so producers can pause.
+ * event loop leaves with one write (small chunks joined into one buffer, large ones by a corked
+ * `writev`), and the writer reports when the socket's buffer is above its high-water mark so
+ * producers can pause.
  * @module
  */
 import type { Writable } from 'node:stream';
 
+/** Below this many bytes in a turn, chunks are joined into one buffer (one copy, one write). */
+const JOIN_LIMIT = 64 * 1024;
+
 /** Coalescing writer over a Node Writable (a socket or a child's stdin). */
 export class CoalescingWriter {
-  private corked = false;
+  private pending: Uint8Array[] = [];
+  private pendingBytes = 0;
+  private scheduled = false;
   private closed = false;
-  private readonly uncork = (): void => {
-    this.corked = false;
-    if (!this.closed) this.stream.uncork();
-  };
+  private readonly flushNow = (): void => this.flush();
 
   constructor(private readonly stream: Writable) {}
 
   /**
-   * Queues `chunk`. Returns false when the stream's buffer is above its high-water mark: the
-   * caller should stop producing until {@link onDrain} fires. Never drops data.
+   * Queues `chunk` (the caller must not change it afterwards). Returns false when the stream's
+   * buffer is above its high-water mark: the caller should stop producing until {@link onDrain}
+   * fires. Never drops data.
    */
   write(chunk: Uint8Array): boolean {
     if (this.closed) return false;
-    if (!this.corked) {
-      this.corked = true;
-      this.stream.cork();
-      process.nextTick(this.uncork);
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+    if (!this.scheduled) {
+      this.scheduled = true;
+      process.nextTick(this.flushNow);
     }
-    return this.stream.write(chunk);
+    return this.stream.writableLength + this.pendingBytes < this.stream.writableHighWaterMark;
   }
 
-  /** True when the stream's buffer is above its high-water mark. */
+  /** Hands what this turn produced to the stream. */
+  private flush(): void {
+    this.scheduled = false;
+    const chunks = this.pending;
+    const bytes = this.pendingBytes;
+    if (chunks.length === 0 || this.stream.destroyed) {
+      this.pending = [];
+      this.pendingBytes = 0;
+      return;
+    }
+    this.pending = [];
+    this.pendingBytes = 0;
+    if (chunks.length === 1) {
+      this.stream.write(chunks[0] as Uint8Array);
+    } else if (bytes <= JOIN_LIMIT) {
+      this.stream.write(Buffer.concat(chunks, bytes));
+    } else {
+      this.stream.cork();
+      for (const c of chunks) this.stream.write(c);
+      this.stream.uncork();
+    }
+  }
+
+  /** True when the stream's buffer (with this turn's chunks) is above its high-water mark. */
   get congested(): boolean {
-    return this.stream.writableNeedDrain;
+    return this.stream.writableNeedDrain || this.stream.writableLength + this.pendingBytes >= this.stream.writableHighWaterMark;
   }
 
-  /** Bytes waiting in the stream's buffer. */
+  /** Bytes waiting: this turn's and the stream's buffer. */
   get queuedBytes(): number {
-    return this.stream.writableLength;
+    return this.stream.writableLength + this.pendingBytes;
   }
 
-  /** Calls `fn` once when the stream drains. */
+  /** Calls `fn` once when the stream drains (at once if nothing is waiting). */
   onDrain(fn: () => void): void {
+    if (this.pendingBytes === 0 && !this.stream.writableNeedDrain) {
+      queueMicrotask(fn);
+      return;
+    }
     this.stream.once('drain', fn);
   }
 
-  /** Flushes corked data now and stops accepting writes. */
+  /** Hands everything queued to the stream now and stops accepting writes. */
   close(): void {
     if (this.closed) return;
-    if (this.corked) {
-      this.corked = false;
-      this.stream.uncork();
-    }
+    this.flush();
     this.closed = true;
   }
 }
