@@ -18,7 +18,7 @@ import { AuthenticationError, InvalidArgumentError, MessageTooLargeError, Protoc
 import { CH_OPEN_FLAG_REF } from '../channel/mux.ts';
 import type { Connection } from '../transport/connection.ts';
 import { ensureManagerCertificate, getFingerprint } from '../transport/certs.ts';
-import { listen, type Listener } from '../transport/tcp.ts';
+import { formatContact, listen, parseContact, type Listener } from '../transport/tcp.ts';
 import { resolveHooks, type HooksOption } from '../transport/default-hooks.ts';
 import { HOSTNAME } from '../util/host.ts';
 import { silentLogger, toPinoLevel, type Logger } from '../util/log.ts';
@@ -165,6 +165,8 @@ class Manager {
   private readonly handshakeTimeout: number;
   private networkName = '';
   private port = 0;
+  /** The host and port the Manager advertises: its own, or what a postListen hook rewrote them to. */
+  private advertised = { host: HOSTNAME, port: 0 };
   private certFile: string | undefined;
   private trustedHostnames: string[] = [];
   private readonly done = deferred<void>();
@@ -214,7 +216,14 @@ class Manager {
       throw err;
     }
     this.port = this.listener.port;
-    this.networkName = `Manager[${HOSTNAME}:${this.port}]`;
+    this.advertised = { host: HOSTNAME, port: this.port };
+    if (this.listener.contact !== formatContact(o.host ?? '0.0.0.0', this.port)) {
+      // A postListen hook rewrote the contact (e.g. to a gateway in front of this host): that is
+      // what the Manager calls itself in prompts and identities.
+      const { host, port } = parseContact(this.listener.contact);
+      this.advertised = { host, port };
+    }
+    this.networkName = `Manager[${this.advertised.host}:${this.advertised.port}]`;
     const tlsNote = this.certFile ? ` (certificate ${this.certFile}, SHA-1 fingerprint ${getFingerprint(this.certFile)})` : '';
     this.log.info({ contact: this.listener.contact, tls: !o.disableTls, auth: this.authMode }, `Network Manager running on ${HOSTNAME}:${this.port} using ${o.disableTls ? 'plain TCP' : 'TLS'}${tlsNote}`);
   }
@@ -713,8 +722,8 @@ class Manager {
   /** The Manager's identity (msl-network's layout, with our language). */
   private identity(): Record<string, unknown> {
     return {
-      hostname: HOSTNAME,
-      port: this.port,
+      hostname: this.advertised.host,
+      port: this.advertised.port,
       attributes: { identity: '() -> dict', link: '(service: str) -> bool' },
       language: `Switchyard ${VERSION} (Node.js ${process.version})`,
       os: `${os.type()} ${os.release()} ${os.machine()}`,

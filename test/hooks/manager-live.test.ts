@@ -44,6 +44,23 @@ describe('hooks - live through the Manager', { timeout: 60_000 }, () => {
     }
   });
 
+  test('hooks - a contact rewritten in postListen is what the Manager advertises', async () => {
+    const front: NetManager = { name: 'front', postListen: () => ({ contact: 'gateway.example:443' }) };
+    const m = await startTestManager({ hooks: [front] });
+    try {
+      assert.equal(m.contact, 'gateway.example:443');
+      assert.equal(m.networkName, 'Manager[gateway.example:443]');
+      const c = await connect({ host: '127.0.0.1', port: m.port, disableTls: true });
+      assert.equal(c.managerName, 'Manager[gateway.example:443]');
+      const ids = await c.identities();
+      assert.equal(ids.hostname, 'gateway.example');
+      assert.equal(ids.port, 443);
+      await c.disconnect();
+    } finally {
+      await m.close();
+    }
+  });
+
   test('hooks - a preConnect that rewrites the contact makes a client reach a Manager on another port', async () => {
     const m = await startTestManager();
     try {
