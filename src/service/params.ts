@@ -21,7 +21,7 @@ export interface ParamInfo {
    * Binds positional and keyword arguments to positions, raising Python-style TypeErrors
    * (through `mkErr`) for too many, missing, duplicate or unknown arguments.
    */
-  bind(qualname: string, args: readonly unknown[], kwargs: Record<string, unknown>, mkErr: (name: string, message: string) => Error): unknown[];
+  bind(qualname: () => string, args: readonly unknown[], kwargs: Record<string, unknown>, mkErr: (name: string, message: string) => Error): unknown[];
 }
 
 function splitTopLevel(src: string): string[] {
@@ -92,26 +92,27 @@ export function describeParams(fn: (...a: never[]) => unknown): ParamInfo {
 
   return {
     signature,
-    bind(qualname, args, kwargs, mkErr) {
+    bind(qualnameOf, args, kwargs, mkErr) {
+      // The qualified name is needed only for an error message: built only then.
       const names = Object.keys(kwargs);
       if (!hasRest && args.length > positional.length) {
-        throw mkErr('TypeError', `${qualname}() takes ${positional.length} positional argument${positional.length === 1 ? '' : 's'} but ${args.length} ${args.length === 1 ? 'was' : 'were'} given`);
+        throw mkErr('TypeError', `${qualnameOf()}() takes ${positional.length} positional argument${positional.length === 1 ? '' : 's'} but ${args.length} ${args.length === 1 ? 'was' : 'were'} given`);
       }
       if (names.length === 0) {
         const missing = positional.slice(args.length).filter((p) => !p.optional);
-        if (missing.length > 0) throw missingError(qualname, missing, mkErr);
+        if (missing.length > 0) throw missingError(qualnameOf(), missing, mkErr);
         return [...args];
       }
       if (!canName) return [...args, { ...kwargs }];
       const out: unknown[] = [...args];
       for (const key of names) {
         const idx = positional.findIndex((p) => p.name === key);
-        if (idx < 0) throw mkErr('TypeError', `${qualname}() got an unexpected keyword argument '${key}'`);
-        if (idx < args.length) throw mkErr('TypeError', `${qualname}() got multiple values for argument '${key}'`);
+        if (idx < 0) throw mkErr('TypeError', `${qualnameOf()}() got an unexpected keyword argument '${key}'`);
+        if (idx < args.length) throw mkErr('TypeError', `${qualnameOf()}() got multiple values for argument '${key}'`);
         out[idx] = kwargs[key];
       }
       const missing = positional.filter((p, i) => !p.optional && !(i < args.length || names.includes(p.name)));
-      if (missing.length > 0) throw missingError(qualname, missing, mkErr);
+      if (missing.length > 0) throw missingError(qualnameOf(), missing, mkErr);
       return out;
     },
   };

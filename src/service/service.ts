@@ -337,7 +337,7 @@ export class Service {
       }
     }
     const params = this.#paramsOf(attribute);
-    const args = params.bind(`${this.name}.${attribute}`, req.args, req.kwargs, (name, msg) => new MethodError(name, msg));
+    const args = params.bind(() => `${this.name}.${attribute}`, req.args, req.kwargs, (name, msg) => new MethodError(name, msg));
     const check = this.#compiled.get(attribute);
     if (check && !check.Check(args)) {
       const first = [...check.Errors(args)][0];
