@@ -1,7 +1,7 @@
 /**
  * Baseline roles for bench/rpc: a raw Node TCP echo server, a relay that parses length-prefixed
- * frames and writes each turn's frames at once (the best a Node broker can do, limits.md), and a
- * client. Run as child processes by run.ts: `node --import tsx raw.ts <role> ...`.
+ * frames and writes each turn's frames at once (the best a Node broker can do, limits.md), a byte
+ * pipe that parses nothing (the floor for any relay), and a TLS server. Run as child processes by run.ts: `node --import tsx raw.ts <role> ...`.
  */
 import net from 'node:net';
 import tls from 'node:tls';
@@ -40,6 +40,16 @@ if (role === 'server') {
     const toC = batched(c);
     c.on('data', frames((f) => toUp(f)));
     up.on('data', frames((f) => toC(f)));
+    c.on('close', () => up.destroy());
+  });
+  srv.listen(0, '127.0.0.1', () => process.stdout.write(`PORT ${(srv.address() as net.AddressInfo).port}\n`));
+} else if (role === 'pipe') {
+  // A byte pipe: forwards bytes as they arrive, parsing nothing (the floor for any relay).
+  const target = Number(process.argv[3]);
+  const srv = net.createServer({ noDelay: true }, (c) => {
+    const up = net.connect({ port: target, host: '127.0.0.1', noDelay: true });
+    c.pipe(up);
+    up.pipe(c);
     c.on('close', () => up.destroy());
   });
   srv.listen(0, '127.0.0.1', () => process.stdout.write(`PORT ${(srv.address() as net.AddressInfo).port}\n`));

@@ -69,6 +69,17 @@ async function rawRelay(): Promise<Record<string, number>> {
   }
 }
 
+async function pipeRelay(): Promise<Record<string, number>> {
+  const server = await start('raw.ts', ['server']);
+  const relay = await start('raw.ts', ['pipe', String(portOf(server.line))]);
+  try {
+    return await measure(['raw', String(portOf(relay.line))]);
+  } finally {
+    stop(relay.child);
+    stop(server.child);
+  }
+}
+
 async function switchyard(tls: boolean): Promise<Record<string, number>> {
   const home = mkdtempSync(join(tmpdir(), 'sy-bench-'));
   const env = { SWITCHYARD_HOME: home };
@@ -156,6 +167,7 @@ const fmt = (n: number | undefined, digits = 0): string => (n === undefined || N
 try {
   console.log(`bench/rpc: median of ${RUNS} runs; client, broker and service are separate processes on 127.0.0.1\n`);
   const raw = await medianOf(rawRelay);
+  const pipe = await medianOf(pipeRelay);
   const plain = await medianOf(() => switchyard(false));
   const secure = await medianOf(() => switchyard(true));
   const json = await medianOf(jsonPeers);
@@ -166,6 +178,7 @@ try {
     ['sequential add(1, 2), calls/s', fmt(plain['seq']), fmt(raw['seq']), fmt((plain['seq'] ?? 0) / (raw['seq'] ?? 1), 2), '≥ 0.80× relay'],
     ['100 in flight, calls/s', fmt(plain['inflight']), fmt(raw['inflight']), fmt((plain['inflight'] ?? 0) / (raw['inflight'] ?? 1), 2), '≥ 100,000/s'],
     ['1 MB echo, ms (median)', fmt(plain['echo1mbMs'], 2), fmt(raw['echo1mbMs'], 2), fmt((plain['echo1mbMs'] ?? 0) / (raw['echo1mbMs'] ?? 1), 2), '≤ 2 ms'],
+    ['  floor: byte-pipe relay (parses nothing), ms', fmt(pipe['echo1mbMs'], 2), fmt(raw['echo1mbMs'], 2), fmt((pipe['echo1mbMs'] ?? 0) / (raw['echo1mbMs'] ?? 1), 2), 'no relay beats this'],
     ['TLS: sequential, calls/s', fmt(secure['seq']), fmt(raw['seq']), fmt((secure['seq'] ?? 0) / (raw['seq'] ?? 1), 2), ''],
     ['TLS: 100 in flight, calls/s', fmt(secure['inflight']), fmt(raw['inflight']), fmt((secure['inflight'] ?? 0) / (raw['inflight'] ?? 1), 2), ''],
     ['TLS: 1 MB echo, ms', fmt(secure['echo1mbMs'], 2), fmt(raw['echo1mbMs'], 2), fmt((secure['echo1mbMs'] ?? 0) / (raw['echo1mbMs'] ?? 1), 2), ''],
