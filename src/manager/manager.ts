@@ -879,6 +879,23 @@ class Manager {
   // ---------------------------------------------------------------- native dialect
 
   private onFrame(peer: Peer, body: Buffer): void | Promise<void> {
+    if (body[0] === FrameType.REPLY && body.length >= 5 && peer.dialect === 'native') {
+      // The hot path of every call between native peers: translate the id, forward the payload.
+      const st = this.serviceStates.get(peer);
+      const route = body.readUInt32BE(1);
+      const call = st?.pendingNative.get(route);
+      if (st && call && call.client.dialect === 'native') {
+        st.pendingNative.delete(route);
+        if (call.client.state === 'closed') return;
+        const head = Buffer.allocUnsafe(9);
+        head.writeUInt32BE(body.length, 0);
+        head[4] = FrameType.REPLY;
+        head.writeUInt32BE(call.callId, 5);
+        call.client.sendBytes(head);
+        if (body.length > 5 && !call.client.sendBytes(body.subarray(5))) peer.holdFor(call.client);
+        return;
+      }
+    }
     const r = new FrameReader(body);
     switch (r.type) {
       case FrameType.REQUEST: {

@@ -7,7 +7,7 @@ import type { Connection } from '../transport/connection.ts';
 import { guardTimer } from '../util/timers.ts';
 import { FrameSplitter } from '../wire/frames.ts';
 import { LineSplitter } from '../wire/line-splitter.ts';
-import { writeFrame, type OutFrame } from '../wire/protocol.ts';
+import type { OutFrame } from '../wire/protocol.ts';
 import type { PeerAddress } from './peer-address.ts';
 import type { RegisteredPeer } from './registry.ts';
 
@@ -198,7 +198,10 @@ export class Peer implements RegisteredPeer {
 
   /** Queues a native frame. */
   sendFrame(frame: OutFrame): boolean {
-    return writeFrame(frame, (c) => this.conn.write(c));
+    if (Buffer.isBuffer(frame)) return this.conn.write(frame);
+    let ok = true;
+    for (const chunk of frame) ok = this.conn.write(chunk);
+    return ok;
   }
 
   /**

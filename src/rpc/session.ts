@@ -31,7 +31,7 @@ import { FrameSplitter } from '../wire/frames.ts';
 import { parseJson, toPythonJson } from '../wire/json.ts';
 import { LineSplitter } from '../wire/line-splitter.ts';
 import { errorLine, notificationLine, serviceResultLine, splitPyMessage } from '../wire/msl-format.ts';
-import { buildFrame, FrameReader, FrameType, NATIVE_DIALECT, REQUEST_FLAG_ADMIN, writeFrame, type OutFrame } from '../wire/protocol.ts';
+import { buildFrame, FrameReader, FrameType, NATIVE_DIALECT, REQUEST_FLAG_ADMIN, type OutFrame } from '../wire/protocol.ts';
 
 /** The language string Switchyard peers put in their identity. */
 export const LANGUAGE = `Switchyard ${VERSION} (Node.js ${process.version})`;
@@ -430,6 +430,15 @@ export class Session {
   }
 
   private onFrame(body: Buffer): void {
+    if (body[0] === FrameType.REPLY && body.length >= 5) {
+      // The hot path of every call: no reader object.
+      const id = body.readUInt32BE(1);
+      const call = this.pending.get(id);
+      if (!call) return;
+      this.pending.delete(id);
+      call.resolve(decodeValue(body.subarray(5)));
+      return;
+    }
     if (this.mux?.handleFrame(body)) return;
     const r = new FrameReader(body);
     switch (r.type) {
@@ -489,7 +498,10 @@ export class Session {
   }
 
   private writeFrame(frame: OutFrame): boolean {
-    return writeFrame(frame, (c) => this.conn.write(c));
+    if (Buffer.isBuffer(frame)) return this.conn.write(frame);
+    let ok = true;
+    for (const chunk of frame) ok = this.conn.write(chunk);
+    return ok;
   }
 
   /**
