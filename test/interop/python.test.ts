@@ -78,6 +78,14 @@ elif mode == 'tofu':
     ids = c.identities()
     print(json.dumps({'port': ids['port'], 'me': c._network_name in ids['clients']}), flush=True)
     c.disconnect()
+elif mode == 'linked':
+    # msl-network's LinkedClient against a TypeScript service with max_clients=1.
+    from msl.network import LinkedClient
+    first = LinkedClient(cfg['service'], name='First', **conn)
+    out = {'first': first.add(2, 3)}
+    out['second'] = value_or_err(lambda: LinkedClient(cfg['service'], name='Second', **conn))
+    first.disconnect()
+    print(json.dumps(out), flush=True)
 elif mode == 'client':
     out = {}
     c = connect(name='PyClient', **conn)
@@ -234,6 +242,21 @@ describe('interop - Python peers through the Switchyard Manager (TLS, login)', {
     assert.match(String(out['arity']), /TypeError: TsMath\.add\(\) missing 1 required positional argument: 'b'/);
     assert.equal(out['whoami'], true);
     assert.deepEqual(out['notes'], [[[0], { tag: 'ts' }], [[1], { tag: 'ts' }], [[2], { tag: 'ts' }]]);
+  });
+
+  test('interop - Python LinkedClient and max_clients against a TypeScript service', async () => {
+    class Solo extends TsMath {}
+    const solo = new Solo({ name: 'Solo', maxClients: 1 });
+    await solo.start({ host: '127.0.0.1', port: m.port, certFile: m.certFile, ...login });
+    try {
+      const r = await runPython(['linked', JSON.stringify({ ...cfg, service: 'Solo' })]);
+      assert.equal(r.code, 0, r.stderr);
+      const out = JSON.parse(r.stdout) as Record<string, unknown>;
+      assert.equal(out['first'], 5);
+      assert.match(String(out['second']), /The maximum number of Clients are already linked with 'Solo'\nThe linked Clients are:\n {2}First\[/);
+    } finally {
+      await solo.disconnect();
+    }
   });
 
   test('interop - TypeScript client calls a Python service', async () => {
