@@ -470,3 +470,32 @@ export class RemoteSourceError extends SwitchyardError {
     this.freeNames = freeNames;
   }
 }
+
+/**
+ * The socket-gateway server (`switchyard worker --listen`) cannot start as configured: no or a too
+ * short shared secret, TLS material missing. `setting` names the option to fix.
+ */
+export class GatewayServerError extends SwitchyardError {
+  /** The option at fault, e.g. `"secret"` or `"tls"`. */
+  readonly setting: string;
+  constructor(setting: string, message: string, options?: SwitchyardErrorOptions) {
+    super('SWITCHYARD_ERR_GATEWAY_SERVER', message, options);
+    this.setting = setting;
+  }
+}
+
+/**
+ * An RSync transfer failed or was refused: a path that would leave the destination directory,
+ * a file type that cannot be synced, a target that failed. `path` is the relative path concerned.
+ */
+export class RSyncError extends SwitchyardError {
+  /** The relative path concerned, when there is one. */
+  readonly path: string | undefined;
+  /** The gateway id of the target concerned, when there is one. */
+  readonly target: string | undefined;
+  constructor(message: string, facts: { path?: string | undefined; target?: string | undefined } = {}, options?: SwitchyardErrorOptions) {
+    super('SWITCHYARD_ERR_RSYNC', message, options);
+    this.path = facts.path;
+    this.target = facts.target;
+  }
+}

@@ -87,7 +87,8 @@ export function streamLink(readable: Readable, writable: Writable): FrameLink {
     if (err) closeError ??= err;
     if (closed) return;
     closed = true;
-    writer.close();
+    // Nothing drains after the link is gone: wake whoever waits for it.
+    writer.abandon();
     for (const h of closeHandlers.splice(0)) h(closeError);
   };
   readable.on('end', () => finish());

@@ -7,6 +7,7 @@ import { registerKeygen } from './keygen.ts';
 import { registerCertgen } from './certgen.ts';
 import { registerCertdump } from './certdump.ts';
 import { registerDelete } from './delete.ts';
+import { registerWorker } from './worker.ts';
 
 /** Adds all subcommands to `program`. */
 export function registerCommands(program: Command): void {
@@ -17,4 +18,5 @@ export function registerCommands(program: Command): void {
   registerCertgen(program);
   registerCertdump(program);
   registerDelete(program);
+  registerWorker(program);
 }

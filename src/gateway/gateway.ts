@@ -2,13 +2,14 @@
  * A gateway: a connection to one worker process, over which code is sent and channels run.
  * @module
  */
+import { readFile } from 'node:fs/promises';
 import { attachMux } from '../channel/attach.ts';
 import type { Channel } from '../channel/channel.ts';
 import { DEFAULT_WINDOW, type ChannelMux } from '../channel/mux.ts';
 import { ConnectionClosedError, GatewayStartError, TimeoutError } from '../errors.ts';
 import { deferred } from '../util/deferred.ts';
 import { bounded, guardTimer, type WaitOptions } from '../util/timers.ts';
-import { Target, WORKER_PROTOCOL, type RemoteInfo, type RemoteStatus, type SpawnRequest, type WorkerConfig } from '../worker/protocol.ts';
+import { Target, WORKER_PROTOCOL, type RemoteInfo, type RemoteStatus, type RsyncRequest, type SpawnRequest, type WorkerConfig } from '../worker/protocol.ts';
 import { trace, traceLevel } from '../worker/trace.ts';
 import { openPopen, openSocket, openSsh, openVia, type ExitInfo, type GatewayIO, type OutputOption } from './io.ts';
 import { prepareSource, type RemoteSource } from './source.ts';
@@ -29,7 +30,10 @@ export interface GatewayOptions {
   window?: number | undefined;
   /** Milliseconds running code gets after `exit()` before the worker exits anyway (default 500). */
   graceMs?: number | undefined;
-  /** Shared secret of a socket-gateway server (default: `SWITCHYARD_WORKER_SECRET`). */
+  /**
+   * Shared secret of a socket-gateway server. Default: the first line of the spec's
+   * `secret_file=`, else `SWITCHYARD_WORKER_SECRET`.
+   */
   secret?: string | undefined;
   /** PEM of the socket-gateway server's certificate (or its CA); enables TLS. Spec: `tls//ca=<file>`. */
   ca?: string | undefined;
@@ -230,6 +234,12 @@ export class Gateway {
   /** @internal Hooks for the group. */
   readonly onExit: Array<() => void> = [];
 
+  /** @internal Opens the channel of one `RSync` target. */
+  _openRsync(request: RsyncRequest): Channel {
+    this.assertOpen();
+    return this.mux.open(Target.RSYNC, request);
+  }
+
   /** @internal Opens the relay channel of a `via=` child. */
   _spawnVia(request: SpawnRequest): Channel {
     this.assertOpen();
@@ -284,8 +294,14 @@ export async function startGateway(ctx: StartContext): Promise<Gateway> {
     const tls = spec.get('tls') !== undefined || options.ca !== undefined;
     const caFile = spec.get('ca');
     let ca = options.ca;
-    if (ca === undefined && typeof caFile === 'string') ca = (await import('node:fs')).readFileSync(caFile, 'utf8');
-    io = await openSocket(ioCtx, tls ? { ca } : undefined);
+    let secret = options.secret;
+    try {
+      if (ca === undefined && typeof caFile === 'string') ca = await readFile(caFile, 'utf8');
+      if (secret === undefined && spec.secretFile !== undefined) secret = (await readFile(spec.secretFile, 'utf8')).split(/\r?\n/)[0]?.trim();
+    } catch (err) {
+      throw new GatewayStartError(spec.raw, `Gateway ${id} (${spec.raw}): ${(err as Error).message}`, {}, { cause: err });
+    }
+    io = await openSocket({ ...ioCtx, secret }, tls ? { ca } : undefined);
   }
   trace(() => `gateway ${id}: starting ${spec.raw} (pid ${io.pid ?? '-'})`);
   const hello = deferred<RemoteInfo>();

@@ -22,6 +22,8 @@ export { makeGateway, defaultGroup, Group, type TerminateOptions } from './group
 export { Gateway, type GatewayOptions } from './gateway.ts';
 export { MultiChannel, ReceiveQueue } from './multi-channel.ts';
 export { XSpec, type GatewayType } from './spec.ts';
+export { RSync, type RSyncOptions, type RSyncTargetOptions, type RSyncStats, type RSyncProgress, type RSyncEntryKind } from './rsync.ts';
+export { startWorkerServer, type WorkerServer, type WorkerServerOptions } from './socket-server.ts';
 export { type RemoteSource } from './source.ts';
 export { type OutputOption, type ExitInfo } from './io.ts';
 export { type RemoteInfo, type RemoteStatus } from '../worker/protocol.ts';
@@ -37,4 +39,6 @@ export {
   GatewaySpecError,
   GatewayStartError,
   RemoteSourceError,
+  RSyncError,
+  GatewayServerError,
 } from '../errors.ts';

@@ -1,21 +1,36 @@
 /**
  * Starting a worker and getting a byte link to it, per gateway type: popen (a local child), ssh
  * (the system `ssh` client), socket (a `switchyard worker --listen` server) and via (a child of
- * another gateway's worker). Each returns a {@link GatewayIO}; the Gateway does the rest.
+ * another gateway's worker). Each returns a {@link GatewayIO}; the Gateway does the rest. Processes
+ * are spawned by `transport/process.ts`, sockets opened by `transport/tcp.ts`.
  * @module
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createHmac } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { streamLink, type FrameLink } from '../channel/attach.ts';
 import type { Channel } from '../channel/channel.ts';
 import { GatewayStartError } from '../errors.ts';
-import { connect } from '../transport/tcp.ts';
+import type { Connection } from '../transport/connection.ts';
 import { resolveHooks } from '../transport/default-hooks.ts';
+import { spawnProcess, type ProcessHandle } from '../transport/process.ts';
+import { connect } from '../transport/tcp.ts';
 import { deferred } from '../util/deferred.ts';
+import { guardTimer } from '../util/timers.ts';
 import { BOOTSTRAP, buildPreamble } from '../worker/bootstrap.ts';
 import type { SpawnRequest, WorkerConfig } from '../worker/protocol.ts';
 import { spawnWorker } from '../worker/spawn.ts';
+import {
+  clientProof,
+  LineReader,
+  newNonce,
+  proofsEqual,
+  RecordKind,
+  recordHeader,
+  RecordSplitter,
+  serverProof,
+  SOCKET_GREETING,
+  SOCKET_PROTOCOL,
+  type SocketRequest,
+} from './socket-protocol.ts';
 import { shellQuote, type XSpec } from './spec.ts';
 
 /** How a worker process ended. */
@@ -61,43 +76,42 @@ export interface IOContext {
 
 const TAIL = 4096;
 
-function forward(stream: Readable | null, which: 'stdout' | 'stderr', output: OutputOption, tail?: { text: string }): void {
-  if (!stream) return;
-  stream.on('error', () => {});
-  stream.on('data', (chunk: Buffer) => {
-    if (tail) tail.text = (tail.text + chunk.toString('utf8')).slice(-TAIL);
+/** Output sink: writes a chunk where `output` says and keeps the stderr tail. */
+function outputSink(output: OutputOption, tail: { text: string }): (chunk: Buffer, which: 'stdout' | 'stderr') => void {
+  return (chunk, which) => {
+    if (which === 'stderr') tail.text = (tail.text + chunk.toString('utf8')).slice(-TAIL);
     if (output === 'ignore') return;
     if (output === 'inherit') (which === 'stdout' ? process.stdout : process.stderr).write(chunk);
     else output(chunk, which);
+  };
+}
+
+function forward(stream: Readable | null, which: 'stdout' | 'stderr', sink: (chunk: Buffer, which: 'stdout' | 'stderr') => void): void {
+  stream?.on('data', (chunk: Buffer) => sink(chunk, which));
+}
+
+function settledWithin(p: Promise<unknown>, ms: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const t = guardTimer(resolve, ms);
+    void p.then(() => {
+      clearTimeout(t);
+      resolve();
+    });
   });
 }
 
-function childIO(child: ChildProcess, link: FrameLink, handles: Array<{ ref(): void; unref(): void } | null | undefined>, tail: { text: string }, remoteAddress?: string): GatewayIO {
-  const exited = deferred<ExitInfo>();
-  const stderrEnd = new Promise<void>((resolve) => {
-    if (!child.stderr) resolve();
-    child.stderr?.once('close', resolve);
-    child.once('error', () => resolve());
-  });
-  child.once('error', (error) => exited.resolve({ code: null, signal: null, error }));
-  child.once('exit', (code, signal) => exited.resolve({ code, signal }));
+function processIO(proc: ProcessHandle, link: FrameLink, tail: { text: string }, remoteAddress?: string): GatewayIO {
   return {
     link,
-    exited: exited.promise,
+    exited: proc.exited,
     kill: () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      proc.kill('SIGKILL');
       link.destroy();
     },
-    ref: (on) => {
-      for (const h of [child, ...handles]) {
-        if (!h) continue;
-        if (on) h.ref();
-        else h.unref();
-      }
-    },
+    ref: (on) => proc.ref(on),
     stderrTail: () => tail.text,
-    stderrSettled: () => Promise.race([stderrEnd, new Promise<void>((r) => setTimeout(r, 500).unref())]),
-    pid: child.pid,
+    stderrSettled: () => settledWithin(proc.closed, 500),
+    pid: proc.pid,
     remoteAddress,
   };
 }
@@ -117,7 +131,7 @@ function workerEnv(spec: XSpec, config: WorkerConfig): NodeJS.ProcessEnv {
 /** popen: a local child process with the protocol on descriptor 3. */
 export function openPopen(ctx: IOContext): GatewayIO {
   const env = workerEnv(ctx.spec, ctx.config);
-  const { child, socket } = spawnWorker({
+  const { process: proc, socket } = spawnWorker({
     node: ctx.spec.node ?? [process.execPath],
     env,
     nice: ctx.spec.nice,
@@ -127,9 +141,10 @@ export function openPopen(ctx: IOContext): GatewayIO {
     config: ctx.config,
   });
   const tail = { text: '' };
-  forward(child.stdout, 'stdout', ctx.output);
-  forward(child.stderr, 'stderr', ctx.output, tail);
-  return childIO(child, streamLink(socket, socket), [socket, child.stdout as never, child.stderr as never], tail);
+  const sink = outputSink(ctx.output, tail);
+  forward(proc.stdout, 'stdout', sink);
+  forward(proc.stderr, 'stderr', sink);
+  return processIO(proc, streamLink(socket, socket), tail);
 }
 
 /**
@@ -157,117 +172,143 @@ export function openSsh(ctx: IOContext): GatewayIO {
     '1>&2',
   ].join(' ');
   const args = [...(spec.sshConfig ? ['-F', spec.sshConfig] : []), '-o', 'BatchMode=yes', ...sshArgs, remote];
-  const child = spawn('ssh', args, { stdio: ['pipe', 'pipe', 'pipe'], windowsHide: true });
+  const proc = spawnProcess({ program: 'ssh', args, stdin: 'pipe', stdout: 'pipe', stderr: 'pipe' });
   const tail = { text: '' };
-  forward(child.stderr, 'stderr', ctx.output, tail);
-  child.stdin.on('error', () => {});
-  child.stdin.write(buildPreamble(ctx.source, ctx.config));
+  forward(proc.stderr, 'stderr', outputSink(ctx.output, tail));
+  const stdin = proc.stdin as NonNullable<ProcessHandle['stdin']>;
+  stdin.write(buildPreamble(ctx.source, ctx.config));
   const destination = sshArgs.filter((a) => !a.startsWith('-')).at(-1);
-  return childIO(child, streamLink(child.stdout, child.stdin), [child.stdout as never, child.stdin as never, child.stderr as never], tail, destination);
+  return processIO(proc, streamLink(proc.stdout as Readable, stdin), tail, destination);
 }
 
-/** Reads `\n`-terminated lines from a link until `done` returns true; hands the rest over. */
-function readLines(link: FrameLink, onLine: (line: string) => boolean): Promise<Buffer> {
-  const d = deferred<Buffer>();
-  let buf = Buffer.alloc(0);
-  let finished = false;
-  link.onData((chunk) => {
-    if (finished) return;
-    buf = Buffer.concat([buf, chunk]);
-    for (;;) {
-      const nl = buf.indexOf(10);
-      if (nl < 0) {
-        if (buf.length > 65536) d.reject(new Error('The socket-gateway server sent an overlong line'));
-        return;
-      }
-      const line = buf.subarray(0, nl).toString('utf8');
-      buf = buf.subarray(nl + 1);
+/**
+ * The relay link of a socket gateway: protocol bytes travel as DATA records, `end()` sends the
+ * EOF record (the worker finishes and exits; the server then reports the exit), STDOUT/STDERR
+ * records go to `sink`, the EXIT record to `onExit`.
+ */
+function recordLink(conn: Connection, rest: Buffer, sink: (chunk: Buffer, which: 'stdout' | 'stderr') => void, onExit: (info: ExitInfo) => void): FrameLink {
+  const splitter = new RecordSplitter();
+  let dataHandler: ((chunk: Buffer) => void) | undefined;
+  const early: Buffer[] = [];
+  let ended = false;
+  const onRecord = (kind: number, payload: Buffer): void => {
+    if (kind === RecordKind.DATA) {
+      if (dataHandler) dataHandler(payload);
+      else early.push(Buffer.from(payload));
+    } else if (kind === RecordKind.STDOUT) sink(Buffer.from(payload), 'stdout');
+    else if (kind === RecordKind.STDERR) sink(Buffer.from(payload), 'stderr');
+    else if (kind === RecordKind.EXIT) {
+      let info: { code?: number | null; signal?: string | null; error?: string } = {};
       try {
-        if (onLine(line)) {
-          finished = true;
-          d.resolve(buf);
-          return;
-        }
-      } catch (err) {
-        finished = true;
-        d.reject(err);
-        return;
+        info = JSON.parse(payload.toString('utf8')) as typeof info;
+      } catch {
+        // A malformed exit report still means the worker is gone.
       }
+      onExit({ code: info.code ?? null, signal: info.signal ?? null, error: info.error ? new Error(info.error) : undefined });
     }
-  });
-  link.onClose((err) => d.reject(err ?? new Error('The socket-gateway server closed the connection during the handshake')));
-  return d.promise;
-}
-
-/** A link whose first delivered bytes are `head`, then the underlying link's data. */
-function prefixed(link: FrameLink, head: Buffer): FrameLink {
+  };
+  const feed = (chunk: Buffer): void => {
+    try {
+      splitter.push(chunk, onRecord);
+    } catch (err) {
+      conn.destroy(err as Error);
+    }
+  };
+  conn.onData(feed);
+  if (rest.length > 0) feed(rest);
   return {
-    ...link,
     onData(fn) {
-      link.onData(fn);
-      if (head.length > 0) fn(head);
+      dataHandler = fn;
+      for (const b of early.splice(0)) fn(b);
+    },
+    onClose(fn) {
+      conn.onClose(fn);
+    },
+    write(chunk) {
+      if (ended || conn.closed) return false;
+      conn.write(recordHeader(RecordKind.DATA, chunk.length));
+      return conn.write(chunk);
+    },
+    onDrain(fn) {
+      conn.onDrain(fn);
+    },
+    end() {
+      if (ended || conn.closed) return;
+      ended = true;
+      conn.write(recordHeader(RecordKind.EOF, 0));
+    },
+    destroy(err) {
+      conn.destroy(err);
     },
   };
 }
 
-/** The socket handshake line prefix sent by the server. */
-export const SOCKET_GREETING = 'SWITCHYARD-WORKER 1';
-
-/** HMAC the client proves the shared secret with. */
-export function socketProof(secret: string, nonce: string): string {
-  return createHmac('sha256', secret).update(`switchyard-worker:${nonce}`).digest('hex');
-}
-
 /**
- * socket: connects to `switchyard worker --listen`, proves the shared secret (HMAC over the
- * server's nonce: the secret never crosses the wire), sends the config, and relays through the
- * worker process the server starts for this connection.
+ * socket: connects to `switchyard worker --listen` (through the network-manager hooks), proves the
+ * shared secret and checks the server's proof (HMACs over fresh nonces: the secret never crosses
+ * the wire), then relays through the worker process the server starts for this connection. The
+ * worker's stdout and stderr arrive as records and go where `output` says.
  */
 export async function openSocket(ctx: IOContext, tls: { ca?: string | undefined } | undefined): Promise<GatewayIO> {
   const { host, port } = ctx.spec.socket as { host: string; port: number };
+  const where = `${host}:${port}`;
   const secret = ctx.secret ?? process.env['SWITCHYARD_WORKER_SECRET'];
   if (!secret) {
-    throw new GatewayStartError(ctx.spec.raw, 'A socket gateway needs the server\'s shared secret: pass { secret } or set SWITCHYARD_WORKER_SECRET');
+    throw new GatewayStartError(
+      ctx.spec.raw,
+      `Socket gateway ${where} needs the server's shared secret: add secret_file=<path> to the spec, pass { secret }, or set SWITCHYARD_WORKER_SECRET`,
+    );
   }
-  const conn = await connect({ host, port, tls: tls ? { ca: tls.ca, checkHostname: false } : undefined, hooks: await resolveHooks(undefined) });
-  const exited = deferred<ExitInfo>();
-  conn.onClose((error) => exited.resolve({ code: null, signal: null, error }));
+  let conn: Connection;
+  try {
+    conn = await connect({ host, port, tls: tls ? { ca: tls.ca, checkHostname: false } : undefined, hooks: await resolveHooks(undefined) });
+  } catch (err) {
+    throw new GatewayStartError(ctx.spec.raw, `Socket gateway ${where}: ${(err as Error).message}`, {}, { cause: err });
+  }
+  const lines = new LineReader();
+  conn.onData((chunk) => lines.push(chunk));
+  conn.onClose((err) => lines.fail(err ?? new Error('the server closed the connection during the handshake')));
   let pid: number | undefined;
-  let stage = 0;
   let rest: Buffer;
   try {
-    rest = await readLines(conn, (line) => {
-      if (stage === 0) {
-        if (!line.startsWith(`${SOCKET_GREETING} `)) throw new Error(`Not a switchyard worker server (it said ${JSON.stringify(line.slice(0, 80))})`);
-        const nonce = line.slice(SOCKET_GREETING.length + 1);
-        conn.write(Buffer.from(`AUTH ${socketProof(secret, nonce)} ${JSON.stringify({ config: ctx.config, env: ctx.spec.env, nice: ctx.spec.nice })}\n`));
-        stage = 1;
-        return false;
-      }
-      if (line.startsWith('OK')) {
-        pid = Number(line.slice(3)) || undefined;
-        return true;
-      }
-      throw new Error(line.startsWith('ERR ') ? line.slice(4) : `Unexpected answer ${JSON.stringify(line.slice(0, 80))}`);
-    });
+    const greeting = await lines.next();
+    const g = new RegExp(`^${SOCKET_GREETING} (\\d+) ([0-9a-f]{16,128})$`).exec(greeting);
+    if (!g) throw new Error(`it is not a switchyard worker server (it said ${JSON.stringify(greeting.slice(0, 80))})`);
+    if (Number(g[1]) !== SOCKET_PROTOCOL) throw new Error(`it speaks socket protocol ${g[1]}, this host ${SOCKET_PROTOCOL}`);
+    const serverNonce = g[2] as string;
+    const clientNonce = newNonce();
+    const request: SocketRequest = { config: ctx.config, env: { ...ctx.spec.env }, nice: ctx.spec.nice };
+    const json = JSON.stringify(request);
+    conn.write(Buffer.from(`AUTH ${clientProof(secret, serverNonce, clientNonce, json)} ${clientNonce} ${json}\n`));
+    const answer = await lines.next();
+    const ok = /^OK (\d+) ([0-9a-f]{64})$/.exec(answer);
+    if (!ok) {
+      const e = /^ERR (\S+) (.*)$/.exec(answer);
+      throw new Error(e ? (e[2] as string) : `unexpected answer ${JSON.stringify(answer.slice(0, 80))}`);
+    }
+    if (!proofsEqual(ok[2] as string, serverProof(secret, serverNonce, clientNonce))) {
+      throw new Error('the server could not prove that it knows the shared secret (a different server, or a different secret)');
+    }
+    pid = Number(ok[1]) || undefined;
+    rest = lines.rest();
   } catch (err) {
     conn.destroy();
-    throw new GatewayStartError(ctx.spec.raw, `Socket gateway ${host}:${port} refused: ${(err as Error).message}`, {}, { cause: err });
+    throw new GatewayStartError(ctx.spec.raw, `Socket gateway ${where} refused: ${(err as Error).message}`, {}, { cause: err });
   }
-  const link = prefixed(conn, rest);
+  const tail = { text: '' };
+  const exited = deferred<ExitInfo>();
+  const link = recordLink(conn, rest, outputSink(ctx.output, tail), (info) => exited.resolve(info));
+  conn.onClose((error) => exited.resolve({ code: null, signal: null, error }));
+  const socket = (conn as { socket?: { ref(): void; unref(): void } }).socket;
   return {
     link,
     exited: exited.promise,
     kill: () => conn.destroy(),
-    ref: (on) => {
-      const s = (conn as { socket?: { ref(): void; unref(): void } }).socket;
-      if (on) s?.ref();
-      else s?.unref();
-    },
-    stderrTail: () => '',
-    stderrSettled: () => Promise.resolve(),
+    ref: (on) => (on ? socket?.ref() : socket?.unref()),
+    stderrTail: () => tail.text,
+    stderrSettled: () => settledWithin(exited.promise, 500),
     pid,
-    remoteAddress: `${host}:${port}`,
+    remoteAddress: where,
   };
 }
 

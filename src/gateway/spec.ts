@@ -87,6 +87,8 @@ export class XSpec {
   readonly socket: { host: string; port: number } | undefined;
   /** `via=<gateway id>`: start this gateway's process from that gateway. */
   readonly via: string | undefined;
+  /** `secret_file=<path>`: the socket server's shared secret is the first line of this file. */
+  readonly secretFile: string | undefined;
   private readonly values: ReadonlyMap<string, string | true>;
 
   /** Parses `text`. Throws {@link GatewaySpecError}. */
@@ -118,6 +120,14 @@ export class XSpec {
     if (values.has('python')) {
       throw new GatewaySpecError(text, 'unsupported', 'python= is execnet\'s; Switchyard workers run Node: use node=<path to node>', 'python');
     }
+    if (values.has('secret')) {
+      throw new GatewaySpecError(
+        text,
+        'unsupported',
+        'A secret inside a gateway spec would show in logs, ids and process lists: use secret_file=<path>, the { secret } option, or SWITCHYARD_WORKER_SECRET',
+        'secret',
+      );
+    }
     for (const k of ['installvia', 'vagrant_ssh']) {
       if (values.has(k)) throw new GatewaySpecError(text, 'unsupported', `Gateway spec key ${k}= is not supported`, k);
     }
@@ -132,6 +142,7 @@ export class XSpec {
     this.nice = nice === undefined ? undefined : Number(nice);
     this.sshConfig = str('ssh_config');
     this.via = str('via');
+    this.secretFile = str('secret_file');
     let type: GatewayType | undefined;
     if (values.has('popen')) type = 'popen';
     const ssh = str('ssh');

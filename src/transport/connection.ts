@@ -76,7 +76,8 @@ export class SocketConnection implements Connection {
     });
     socket.on('close', () => {
       this.isClosed = true;
-      this.writer.close();
+      // Nothing will drain any more: wake whoever waits for it (e.g. peers paused for this one).
+      this.writer.abandon();
       const handlers = this.closeHandlers;
       this.closeHandlers = [];
       for (const h of handlers) h(this.closeError);

@@ -16,6 +16,9 @@ export class CoalescingWriter {
   private pendingBytes = 0;
   private scheduled = false;
   private closed = false;
+  /** Callers waiting for the stream to take what is queued (see {@link onDrain}). */
+  private drainWaiters: Array<() => void> = [];
+  private drainListening = false;
   private readonly flushNow = (): void => this.flush();
 
   constructor(private readonly stream: Writable) {}
@@ -41,23 +44,49 @@ export class CoalescingWriter {
     this.scheduled = false;
     const chunks = this.pending;
     const bytes = this.pendingBytes;
-    if (chunks.length === 0 || this.stream.destroyed) {
-      this.pending = [];
-      this.pendingBytes = 0;
-      return;
-    }
     this.pending = [];
     this.pendingBytes = 0;
-    if (chunks.length === 1) {
-      this.stream.write(chunks[0] as Uint8Array);
-    } else if (bytes <= JOIN_LIMIT) {
-      this.stream.write(Buffer.concat(chunks, bytes));
-    } else {
-      this.stream.cork();
-      for (const c of chunks) this.stream.write(c);
-      this.stream.uncork();
+    if (chunks.length > 0 && !this.stream.destroyed) {
+      if (chunks.length === 1) {
+        this.stream.write(chunks[0] as Uint8Array);
+      } else if (bytes <= JOIN_LIMIT) {
+        this.stream.write(Buffer.concat(chunks, bytes));
+      } else {
+        this.stream.cork();
+        for (const c of chunks) this.stream.write(c);
+        this.stream.uncork();
+      }
     }
+    this.releaseWaiters();
   }
+
+  /**
+   * Releases drain waiters once the stream took this turn's chunks: now, if the stream needs no
+   * drain (a socket may take everything at once, and Node then never emits 'drain'), else at its
+   * next 'drain'.
+   */
+  private releaseWaiters(): void {
+    if (this.drainWaiters.length === 0) return;
+    if (this.stream.writableNeedDrain && !this.stream.destroyed) {
+      if (!this.drainListening) {
+        this.drainListening = true;
+        this.stream.once('drain', this.onStreamDrain);
+      }
+      return;
+    }
+    queueMicrotask(this.releaseAll);
+  }
+
+  private readonly onStreamDrain = (): void => {
+    this.drainListening = false;
+    this.releaseAll();
+  };
+
+  private readonly releaseAll = (): void => {
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const fn of waiters) fn();
+  };
 
   /** True when the stream's buffer (with this turn's chunks) is above its high-water mark. */
   get congested(): boolean {
@@ -69,13 +98,14 @@ export class CoalescingWriter {
     return this.stream.writableLength + this.pendingBytes;
   }
 
-  /** Calls `fn` once when the stream drains (at once if nothing is waiting). */
+  /**
+   * Calls `fn` once when what is queued has been taken by the stream and the stream is below its
+   * high-water mark (soon, if nothing is waiting), or when the stream is abandoned. Never waits
+   * for a 'drain' that will not come.
+   */
   onDrain(fn: () => void): void {
-    if (this.pendingBytes === 0 && !this.stream.writableNeedDrain) {
-      queueMicrotask(fn);
-      return;
-    }
-    this.stream.once('drain', fn);
+    this.drainWaiters.push(fn);
+    if (this.pendingBytes === 0) this.releaseWaiters();
   }
 
   /** Hands everything queued to the stream now and stops accepting writes. */
@@ -83,5 +113,17 @@ export class CoalescingWriter {
     if (this.closed) return;
     this.flush();
     this.closed = true;
+  }
+
+  /** The stream is gone: drop what is queued and wake every drain waiter (nothing will drain). */
+  abandon(): void {
+    this.closed = true;
+    this.pending = [];
+    this.pendingBytes = 0;
+    if (this.drainListening) {
+      this.drainListening = false;
+      this.stream.off('drain', this.onStreamDrain);
+    }
+    this.releaseAll();
   }
 }

@@ -17,6 +17,7 @@ import { createRequire } from 'node:module';
 import { attachMux, streamLink } from '../channel/attach.ts';
 import type { Channel } from '../channel/channel.ts';
 import type { ChannelMux } from '../channel/mux.ts';
+import { receiveTree } from './rsync-receiver.ts';
 import { spawnWorker } from './spawn.ts';
 import { setTraceLevel, trace } from './trace.ts';
 import {
@@ -25,6 +26,7 @@ import {
   type ExecRequest,
   type RemoteInfo,
   type RemoteStatus,
+  type RsyncRequest,
   type SpawnRequest,
   type WorkerConfig,
 } from './protocol.ts';
@@ -176,6 +178,9 @@ export function start(input: net.Socket, outFd: number, config: WorkerConfig, re
         return;
       case Target.SPAWN:
         spawnSub(channel, meta as SpawnRequest);
+        return;
+      case Target.RSYNC:
+        void receiveTree(channel, meta as RsyncRequest);
         return;
       default:
         channel.close(`Unknown channel target ${JSON.stringify(target)}`);

@@ -83,8 +83,57 @@ export interface RemoteInfo {
 
 /** What `RSync` sends to open a target. */
 export interface RsyncRequest {
+  /** Destination directory on the worker's host (created with parents). */
   destDir: string;
+  /** Remove destination entries that are not in the source. */
   delete: boolean;
+  /** Files at least this large are sent as deltas against the old copy (bytes). */
+  deltaThreshold: number;
+}
+
+/**
+ * One entry of the file list, in walk order (a directory before its contents). `p` is the path
+ * relative to the source, `/`-separated, `''` for the root.
+ */
+export type RsyncEntry =
+  | { p: string; k: 'd'; m: number }
+  | { p: string; k: 'f'; m: number; s: number; t: number }
+  /** A symlink; `b` (linkbase) marks an absolute link into the source tree, `l` then relative to the source. */
+  | { p: string; k: 'l'; l: string; b?: boolean };
+
+/** Items of an `RSYNC` channel, sender → receiver. */
+export type RsyncToReceiver =
+  | { t: 'entries'; e: RsyncEntry[] }
+  | { t: 'end-list' }
+  /** File `i` is unchanged (its content hash matched): set mode and mtime only. */
+  | { t: 'same'; i: number }
+  /** Content of file `i`: literal bytes and `[block, count]` copies of the old file; `md5` on the last. */
+  | { t: 'ops'; i: number; ops: Array<Uint8Array | [number, number]>; last: boolean; md5?: Uint8Array }
+  | { t: 'end' };
+
+/** Items of an `RSYNC` channel, receiver → sender. */
+export type RsyncToSender =
+  /** What the receiver will ask for: number of files and their total size. */
+  | { t: 'plan'; files: number; bytes: number }
+  /** Send file `i`; `md5` of the old copy when sizes match, `sig` for a delta. */
+  | { t: 'req'; i: number; md5?: Uint8Array; sig?: { blockSize: number; size: number; weak: Uint8Array; strong: Uint8Array } }
+  | { t: 'req-end' }
+  | { t: 'done'; stats: RsyncReceiverStats };
+
+/** What a receiver did. */
+export interface RsyncReceiverStats {
+  /** Regular files in the source list. */
+  files: number;
+  /** Files written (new or changed content). */
+  transferred: number;
+  /** Files whose content was already right (size and mtime, or the hash, matched). */
+  unchanged: number;
+  /** Entries removed because of `delete`. */
+  deleted: number;
+  /** Symlinks created or replaced. */
+  links: number;
+  /** Bytes copied from old copies by block matches. */
+  matchedBytes: number;
 }
 
 /** `SPAWN` meta: how to start the sub-worker. */
