@@ -6,7 +6,6 @@
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { X509Certificate } from 'node:crypto';
 import os from 'node:os';
 import {
   AuthenticationError,
@@ -20,6 +19,7 @@ import {
 } from '../errors.ts';
 import type { Connection } from '../transport/connection.ts';
 import { connect, fetchServerCertificate } from '../transport/tcp.ts';
+import { getFingerprint } from '../transport/certs.ts';
 import { resolveHooks, type HooksOption } from '../transport/default-hooks.ts';
 import { ChannelMux, type Channel } from '../channel/index.ts';
 import { homePaths } from '../util/home.ts';
@@ -122,7 +122,8 @@ async function trustedCertificate(host: string, port: number, o: ManagerConnectO
   if (existsSync(file)) return { ca: readFileSync(file, 'utf8'), file };
   if (o.certFile !== undefined) throw new TlsError(`The certificate file ${o.certFile} does not exist`, o.certFile);
   const pem = await fetchServerCertificate(host, port, timeoutMs);
-  const fingerprint = new X509Certificate(pem).fingerprint;
+  // The same form the Manager prints at startup, so a user can compare them.
+  const fingerprint = getFingerprint(pem);
   if (!o.autoSave) {
     throw new TlsError(
       `The certificate of ${host}:${port} is not trusted yet (SHA-1 fingerprint ${fingerprint}).\n` +

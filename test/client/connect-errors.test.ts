@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { connect } from '../../src/client/client.ts';
 import { AuthenticationError, ConnectError, TlsError } from '../../src/errors.ts';
-import { generateCertificate, generateKey } from '../../src/transport/certs.ts';
+import { generateCertificate, generateKey, getFingerprint } from '../../src/transport/certs.ts';
 import { startTestManager, tempDir, useTempHome } from '../helpers/index.ts';
 
 const managerHome = useTempHome();
@@ -32,7 +32,8 @@ describe('connect - TLS', { timeout: 60_000 }, () => {
       (e: unknown) => e,
     );
     assert.ok(err instanceof TlsError);
-    assert.match(err.message, /is not trusted yet \(SHA-1 fingerprint ([0-9A-F]{2}:){19}[0-9A-F]{2}\)/);
+    assert.match(err.message, /is not trusted yet \(SHA-1 fingerprint ([0-9a-f]{2}:){19}[0-9a-f]{2}\)/);
+    assert.ok(err.message.includes(getFingerprint(m.certFile as string)), 'the fingerprint the Manager prints at startup');
     assert.equal(err.file, join(home, 'certs', '127.0.0.1.crt'));
     assert.equal(existsSync(join(home, 'certs', '127.0.0.1.crt')), false);
   });
