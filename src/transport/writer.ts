@@ -1,14 +1,24 @@
 /**
- * Write coalescing and backpressure for one connection: everything written during one turn of the
+ * Write coalescing and backpressure for one connection: what is written during one turn of the
  * event loop leaves with one write (small chunks joined into one buffer, large ones by a corked
- * `writev`), and the writer reports when the socket's buffer is above its high-water mark so
- * producers can pause.
+ * `writev`) — or earlier, in 1 KiB batches, when a turn produces more (see
+ * {@link EARLY_FLUSH_BYTES}) — and the writer reports when the socket's buffer is above its
+ * high-water mark so producers can pause.
  * @module
  */
 import type { Writable } from 'node:stream';
 
 /** Below this many bytes in a turn, chunks are joined into one buffer (one copy, one write). */
 const JOIN_LIMIT = 64 * 1024;
+
+/**
+ * Once a turn has queued this much, it is written at once instead of at the end of the turn. When
+ * a batch of replies releases a batch of new requests, the next process can start on the first of
+ * them while this one still produces the rest: with a broker between two peers on two cores,
+ * 100 calls in flight went from about 104k to 110–145k calls/s (bench/rpc, 512 B to 1 KiB best;
+ * 2 KiB and more lost the gain). One small message alone still waits for the end of the turn.
+ */
+export const EARLY_FLUSH_BYTES = 1024;
 
 /** Coalescing writer over a Node Writable (a socket or a child's stdin). */
 export class CoalescingWriter {
@@ -32,6 +42,10 @@ export class CoalescingWriter {
     if (this.closed) return false;
     this.pending.push(chunk);
     this.pendingBytes += chunk.length;
+    if (this.pendingBytes >= EARLY_FLUSH_BYTES) {
+      this.flush();
+      return this.stream.writableLength < this.stream.writableHighWaterMark;
+    }
     if (!this.scheduled) {
       this.scheduled = true;
       process.nextTick(this.flushNow);

@@ -15,7 +15,7 @@ import { Packr, addExtension } from 'msgpackr';
 import { EncodeError, ProtocolError } from '../errors.ts';
 
 /** MessagePack extension type numbers owned by Switchyard. */
-export const EXT = { map: 0x51, channel: 0x52, splice: 0x53 } as const;
+export const EXT = { map: 0x51, channel: 0x52, splice: 0x53, negativeZero: 0x54 } as const;
 
 /** Buffers at least this large are written by reference by {@link encodeValueChunks}, not copied. */
 export const SPLICE_MIN_BYTES = 64 * 1024;
@@ -62,6 +62,20 @@ addExtension({
     throw new ProtocolError('A splice placeholder reached a decoder');
   },
 });
+// -0: msgpackr writes it as the integer 0, losing the sign; an empty extension keeps it.
+class NegativeZero {}
+const NEGATIVE_ZERO = new NegativeZero();
+addExtension({
+  Class: NegativeZero,
+  type: EXT.negativeZero,
+  write(): number {
+    return 0;
+  },
+  read(): number {
+    return -0;
+  },
+});
+
 /** Large Buffers collected by the walk of the current {@link encodeValueChunks} call. */
 let spliced: Buffer[] | undefined;
 
@@ -116,8 +130,9 @@ const TYPED_ARRAY_PROTOS = new Set<object>(
  */
 function check(value: unknown, path: string, depth: number, ctx: CodecContext | undefined): unknown {
   switch (typeof value) {
-    case 'string':
     case 'number':
+      return value === 0 && 1 / value < 0 ? NEGATIVE_ZERO : value;
+    case 'string':
     case 'boolean':
     case 'bigint':
     case 'undefined':

@@ -199,6 +199,7 @@ class TolerantParser {
 }
 
 function formatNumber(n: number): string {
+  if (n === 0 && 1 / n < 0) return '-0.0'; // as Python writes it; String(-0) is "0"
   if (Number.isFinite(n)) return String(n);
   if (Number.isNaN(n)) return 'NaN';
   return n > 0 ? 'Infinity' : '-Infinity';

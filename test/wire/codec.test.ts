@@ -91,6 +91,8 @@ describe('python json', () => {
       toPythonJson({ error: false, result: [1, 2.5, Number.NaN, -Infinity, 2n ** 64n, 'é"\n', null, undefined], x: {} }),
       '{"error": false, "result": [1, 2.5, NaN, -Infinity, 18446744073709551616, "é\\"\\n", null, null], "x": {}}',
     );
+    assert.equal(toPythonJson([-0, 0]), '[-0.0, 0]');
+    assert.ok(Object.is(parseJson('-0.0'), -0));
     assert.equal(toPythonJson({ b: Buffer.from('hi'), m: new Map([[1, 'a']]), s: new Set([2]), d: new Date(0) }), '{"b": "aGk=", "m": {"1": "a"}, "s": [2], "d": "1970-01-01T00:00:00.000Z"}');
   });
 
