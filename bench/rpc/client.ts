@@ -9,7 +9,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { readFileSync } from 'node:fs';
 import { connect } from '../../src/client/client.ts';
-import { frameSplitter } from './frames.ts';
+import { batchedWriter, frameSplitter } from './frames.ts';
 
 const [mode, portText, extra, extra2] = process.argv.slice(2);
 const port = Number(portText);
@@ -26,22 +26,13 @@ const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floo
 function pipeClient(sock: net.Socket, frame: (p: Buffer) => Buffer | Buffer[], splitter: (onMsg: () => void) => (c: Buffer) => void) {
   const waiters: Array<() => void> = [];
   sock.on('data', splitter(() => waiters.shift()?.()));
-  let corked = false;
+  const write = batchedWriter(sock);
   return (p: Buffer): Promise<void> =>
     new Promise<void>((resolve) => {
       waiters.push(resolve);
-      // One write per event-loop turn, like the Switchyard client.
-      if (!corked) {
-        corked = true;
-        sock.cork();
-        process.nextTick(() => {
-          corked = false;
-          sock.uncork();
-        });
-      }
       const f = frame(p);
-      if (Array.isArray(f)) for (const part of f) sock.write(part);
-      else sock.write(f);
+      if (Array.isArray(f)) for (const part of f) write(part);
+      else write(f);
     });
 }
 

@@ -35,3 +35,19 @@ export function frameSplitter(onFrame: (frame: Buffer) => void): (chunk: Buffer)
     }
   };
 }
+
+/** One write per event-loop turn on `sock` (cork now, uncork on the next tick), as Switchyard does. */
+export function batchedWriter(sock: import('node:net').Socket): (b: Buffer) => void {
+  let corked = false;
+  return (b) => {
+    if (!corked) {
+      corked = true;
+      sock.cork();
+      process.nextTick(() => {
+        corked = false;
+        sock.uncork();
+      });
+    }
+    sock.write(b);
+  };
+}

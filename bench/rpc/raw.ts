@@ -6,24 +6,11 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { readFileSync } from 'node:fs';
-import { frameSplitter } from './frames.ts';
+import { batchedWriter, frameSplitter } from './frames.ts';
 
 const frames = frameSplitter;
 
-function batched(sock: net.Socket): (b: Buffer) => void {
-  let corked = false;
-  return (b) => {
-    if (!corked) {
-      corked = true;
-      sock.cork();
-      process.nextTick(() => {
-        corked = false;
-        sock.uncork();
-      });
-    }
-    sock.write(b);
-  };
-}
+const batched = batchedWriter;
 
 const role = process.argv[2];
 if (role === 'server') {
