@@ -75,7 +75,10 @@ export interface LinkOperations {
   $openChannel(meta?: unknown): Channel;
 }
 
-/** A link to a service: its methods as remote calls, plus {@link LinkOperations}. */
+/**
+ * A link to a service: its methods as remote calls, plus {@link LinkOperations}. Buffers of 64 KiB
+ * or more in the arguments are sent without a copy: do not modify them until the call settles.
+ */
 export type Link<T = Record<string, AnyFn>> = RemoteMethods<T> & LinkOperations;
 
 /** Network directory from {@link Client.identities}. */
