@@ -141,7 +141,8 @@ export class SocketConnection implements Connection {
   destroy(err?: Error): void {
     if (this.isClosed) return;
     if (err) this.closeError ??= err;
-    this.writer.close();
+    // Abort: queued bytes are discarded, not flushed (end() is the graceful close).
+    this.writer.abandon();
     this.socket.destroy();
   }
 }
