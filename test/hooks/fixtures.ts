@@ -69,3 +69,25 @@ export function pre_listen(taskId, transport, attrs) {
 }
 `;
 }
+
+/**
+ * Binds `server` to the first port of `plan.ports` that is free (as transport/tcp.ts does), and
+ * returns it; `undefined` when every port is taken. Errors other than EADDRINUSE are thrown.
+ */
+export async function bindFirstFree(server: import('node:net').Server, plan: { host: string | undefined; ports: readonly number[] }): Promise<number | undefined> {
+  for (const port of plan.ports) {
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen({ host: plan.host, port }, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+      return (server.address() as import('node:net').AddressInfo).port;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+    }
+  }
+  return undefined;
+}

@@ -14,7 +14,7 @@ import { chainFromOptionString } from '../../src/hooks/config.ts';
 import { formatContact, parseContact } from '../../src/hooks/contact.ts';
 import type { Attr } from '../../src/hooks/types.ts';
 import { applySocketAttrs, connectOptionsFromAttrs, listenAttrs, listenOptionsFromAttrs } from '../../src/transport/socket-options.ts';
-import { portDeltaModule, tempDir, writeFixture } from './fixtures.ts';
+import { bindFirstFree, portDeltaModule, tempDir, writeFixture } from './fixtures.ts';
 
 let dir: string;
 let cleanup: () => Promise<void>;
@@ -61,22 +61,7 @@ async function hookedListen(chain: NetManagerChain, request: { host: string; por
       }
     })();
   });
-  let bound: number | undefined;
-  for (const port of plan.ports) {
-    try {
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen({ host: plan.host, port }, () => {
-          server.off('error', reject);
-          resolve();
-        });
-      });
-      bound = (server.address() as net.AddressInfo).port;
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
-    }
-  }
+  const bound = await bindFirstFree(server, plan);
   assert.ok(bound !== undefined, 'bound a port');
   const post = await listener.run('postListen', { attrs: pre.attrs, localContact: formatContact(plan.host ?? '0.0.0.0', bound) });
   contact = post.contact ?? '';

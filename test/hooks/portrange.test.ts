@@ -1,3 +1,4 @@
+import { bindFirstFree } from './fixtures.ts';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { test } from 'node:test';
@@ -76,21 +77,7 @@ test('portrange - live: a listener following the plan lands inside the range, sk
     const plan = listenOptionsFromAttrs(out.attrs, { port: 0 });
     assert.equal(plan.ports[0], lo);
     let bound: number | undefined;
-    for (const port of plan.ports) {
-      try {
-        await new Promise<void>((resolve, reject) => {
-          server.once('error', reject);
-          server.listen({ host: plan.host, port }, () => {
-            server.off('error', reject);
-            resolve();
-          });
-        });
-        bound = port;
-        break;
-      } catch (err) {
-        assert.equal((err as NodeJS.ErrnoException).code, 'EADDRINUSE');
-      }
-    }
+    bound = await bindFirstFree(server, plan);
     assert.ok(bound !== undefined && bound > lo && bound <= hi, `bound ${bound} in (${lo}, ${hi}]`);
     await conn.run('postListen', { attrs: out.attrs, localContact: formatContact('127.0.0.1', bound) });
   } finally {
