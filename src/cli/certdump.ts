@@ -8,7 +8,7 @@ import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { TlsError } from '../errors.ts';
 import { certificateText } from '../transport/certs.ts';
-import { linePrinter } from './user.ts';
+import { linePrinter } from './password.ts';
 
 /**
  * Adds the `certdump` command to `program`: `switchyard certdump CERTFILE [-o OUT]`.

@@ -5,9 +5,9 @@
  */
 import type { Command } from 'commander';
 import { InvalidArgumentError } from '../errors.ts';
-import { pyRepr } from '../manager/database.ts';
+import { pyRepr } from '../wire/msl-format.ts';
 import { certificateText, generateCertificate } from '../transport/certs.ts';
-import { linePrinter, passwordFromWords } from './user.ts';
+import { linePrinter, passwordFromWords } from './password.ts';
 
 interface CertgenOptions {
   algorithm: string;

@@ -8,7 +8,7 @@ import { readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface, type Interface } from 'node:readline';
 import { InvalidArgumentError } from '../errors.ts';
-import { pyRepr } from '../manager/database.ts';
+import { pyRepr } from '../wire/msl-format.ts';
 import { switchyardHome } from '../util/home.ts';
 
 interface DeleteOptions {

@@ -5,9 +5,10 @@
  */
 import { Argument, type Command } from 'commander';
 import { RecordNotFoundError } from '../errors.ts';
-import { HostnamesTable, openDatabase, pyRepr } from '../manager/database.ts';
+import { HostnamesTable, openDatabase } from '../manager/database.ts';
+import { pyRepr } from '../wire/msl-format.ts';
 import { homePaths } from '../util/home.ts';
-import { linePrinter, type LinePrinter } from './user.ts';
+import { linePrinter, type LinePrinter } from './password.ts';
 
 const HOSTNAME_ACTIONS = ['insert', 'add', 'remove', 'delete', 'list'] as const;
 type HostnameAction = (typeof HOSTNAME_ACTIONS)[number];

@@ -5,9 +5,9 @@
  */
 import { Argument, type Command } from 'commander';
 import { InvalidArgumentError } from '../errors.ts';
-import { pyRepr } from '../manager/database.ts';
+import { pyRepr } from '../wire/msl-format.ts';
 import { generateKey, type KeyAlgorithm } from '../transport/certs.ts';
-import { linePrinter, passwordFromWords } from './user.ts';
+import { linePrinter, passwordFromWords } from './password.ts';
 
 interface KeygenOptions {
   curve: string;

@@ -3,7 +3,6 @@
  * name, short flag, default and meaning; Switchyard adds `--netmgr` and `--max-message-size`.
  * @module
  */
-import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { InvalidArgumentError } from '../errors.ts';
@@ -11,17 +10,7 @@ import { loadNetHooks } from '../hooks/index.ts';
 import { DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_PORT, startManager } from '../manager/manager.ts';
 import { homePaths } from '../util/home.ts';
 import { createLogger, toPinoLevel } from '../util/log.ts';
-
-/**
- * msl-network's "words or a file" options: the words are joined with spaces, and when they name
- * an existing file its first line is the value.
- */
-export function wordsOrFile(words: string[] | undefined): string | undefined {
-  if (words === undefined) return undefined;
-  const joined = words.join(' ');
-  if (existsSync(joined)) return (readFileSync(joined, 'utf8').split(/\r?\n/)[0] ?? '').trim();
-  return joined;
-}
+import { passwordFromWords } from './password.ts';
 
 function timestamp(d = new Date()): string {
   const p = (n: number): string => String(n).padStart(2, '0');
@@ -65,7 +54,7 @@ export function registerStart(program: Command): void {
     .option('--netmgr <options...>', 'Network-manager hooks, e.g. "manager=logging;file=/tmp/net.log;" (see docs/hooks.md)')
     .option('--max-message-size <bytes>', `The largest message accepted from a peer (default ${DEFAULT_MAX_MESSAGE_SIZE})`)
     .action(async (flags: StartFlags) => {
-      const authPassword = wordsOrFile(flags.authPassword);
+      const authPassword = passwordFromWords(flags.authPassword);
       const modes = [authPassword !== undefined, flags.authLogin === true, flags.authHostname === true].filter(Boolean).length;
       if (modes > 1) throw new InvalidArgumentError('auth', 'Cannot specify multiple authentication methods');
       if (toPinoLevel(flags.logLevel) === undefined) throw new InvalidArgumentError('log-level', `ValueError: Cannot set logging level to '${flags.logLevel}'`);
@@ -85,7 +74,7 @@ export function registerStart(program: Command): void {
         disableTls: flags.disableTls === true,
         certFile: flags.certFile,
         keyFile: flags.keyFile,
-        keyFilePassword: wordsOrFile(flags.keyFilePassword),
+        keyFilePassword: passwordFromWords(flags.keyFilePassword),
         authPassword,
         authLogin: flags.authLogin === true,
         authHostname: flags.authHostname === true,

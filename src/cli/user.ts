@@ -4,10 +4,11 @@
  * @module
  */
 import { Argument, type Command } from 'commander';
-import { readFileSync, statSync } from 'node:fs';
 import { InvalidArgumentError, RecordNotFoundError } from '../errors.ts';
-import { openDatabase, pyRepr, UsersTable } from '../manager/database.ts';
+import { openDatabase, UsersTable } from '../manager/database.ts';
+import { pyRepr } from '../wire/msl-format.ts';
 import { homePaths } from '../util/home.ts';
+import { linePrinter, passwordFromWords, type LinePrinter } from './password.ts';
 
 const USER_ACTIONS = ['insert', 'add', 'remove', 'delete', 'update', 'list'] as const;
 type UserAction = (typeof USER_ACTIONS)[number];
@@ -16,41 +17,6 @@ interface UserOptions {
   admin: boolean;
   database?: string;
   password?: string[];
-}
-
-/** Writes a line of a command's normal output. */
-export type LinePrinter = (line?: string) => void;
-
-/**
- * The line printer of `command`: its configured `writeOut` (inherited from the program; stdout by
- * default), so that embedding programs and tests can redirect the output without touching
- * `process.stdout`.
- */
-export function linePrinter(command: Command): LinePrinter {
-  const writeOut = command.configureOutput().writeOut;
-  const write = writeOut === undefined ? (s: string): void => void process.stdout.write(s) : writeOut;
-  return (line = '') => write(`${line}\n`);
-}
-
-/**
- * Turns the words of a `--password`-style option into the password, as msl-network does: the words
- * are joined with single spaces; if the result names an existing file, the first line of that file
- * (trimmed) is the password instead, and `notice` is printed. Returns `undefined` when no words were given.
- * The password itself is never printed.
- */
-export function passwordFromWords(words: string[] | undefined, notice: string, printLine: LinePrinter): string | undefined {
-  if (words === undefined) return undefined;
-  const joined = words.join(' ');
-  let isFile = false;
-  try {
-    isFile = statSync(joined).isFile();
-  } catch {
-    isFile = false;
-  }
-  if (!isFile) return joined;
-  printLine(notice);
-  const first = readFileSync(joined, 'utf8').split(/\r?\n/, 1)[0] ?? '';
-  return first.trim();
 }
 
 /**

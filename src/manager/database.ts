@@ -20,6 +20,7 @@
  * @module
  */
 import Database from 'better-sqlite3';
+import { pyRepr } from '../wire/msl-format.ts';
 import { pbkdf2, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -67,27 +68,6 @@ function compareCodePoints(a: string, b: string): number {
     const cy = y.value.codePointAt(0) ?? 0;
     if (cx !== cy) return cx - cy;
   }
-}
-
-/**
- * Python's `repr()` of a `str`, used where msl-network puts `{name!r}` into a message
- * (`Cannot delete 'j.doe'. ...`).
- */
-export function pyRepr(value: string): string {
-  const quote = value.includes("'") && !value.includes('"') ? '"' : "'";
-  let out = quote;
-  for (const ch of value) {
-    const cp = ch.codePointAt(0) ?? 0;
-    if (ch === '\\') out += '\\\\';
-    else if (ch === quote) out += `\\${quote}`;
-    else if (ch === '\n') out += '\\n';
-    else if (ch === '\r') out += '\\r';
-    else if (ch === '\t') out += '\\t';
-    else if (cp < 0x20 || (cp >= 0x7f && cp < 0xa0)) out += `\\x${cp.toString(16).padStart(2, '0')}`;
-    else if (cp >= 0xd800 && cp <= 0xdfff) out += `\\u${cp.toString(16).padStart(4, '0')}`;
-    else out += ch;
-  }
-  return out + quote;
 }
 
 /** Local time as `YYYY-MM-DDTHH:MM:SS` (msl-network's `datetime.now().replace(microsecond=0).isoformat()`). */

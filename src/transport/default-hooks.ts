@@ -25,7 +25,3 @@ export function resolveHooks(hooks: HooksOption | undefined): Promise<NetHooks> 
   return loadNetHooks({ hooks: typeof hooks === 'string' ? [hooks] : hooks });
 }
 
-/** Forgets the cached default chain (tests that change the environment call this). */
-export function resetDefaultHooks(): void {
-  cached = undefined;
-}

@@ -5,18 +5,23 @@
  */
 import { toPythonJson } from './json.ts';
 
-/** Python's `repr()` of a string: single quotes unless the text has `'` and no `"`. */
-export function pyRepr(s: string): string {
-  const quote = s.includes("'") && !s.includes('"') ? '"' : "'";
+/**
+ * Python's `repr()` of a `str`, used wherever msl-network puts `{name!r}` into a message
+ * (`the 'X' service does not exist`, `Cannot delete 'j.doe'. ...`): single quotes unless the text
+ * has `'` and no `"`; control characters, C1 controls and lone surrogates escaped as Python does.
+ */
+export function pyRepr(value: string): string {
+  const quote = value.includes("'") && !value.includes('"') ? '"' : "'";
   let out = quote;
-  for (const ch of s) {
-    const c = ch.codePointAt(0) as number;
+  for (const ch of value) {
+    const cp = ch.codePointAt(0) ?? 0;
     if (ch === '\\') out += '\\\\';
-    else if (ch === quote) out += '\\' + quote;
+    else if (ch === quote) out += `\\${quote}`;
     else if (ch === '\n') out += '\\n';
     else if (ch === '\r') out += '\\r';
     else if (ch === '\t') out += '\\t';
-    else if (c < 0x20 || c === 0x7f) out += '\\x' + c.toString(16).padStart(2, '0');
+    else if (cp < 0x20 || (cp >= 0x7f && cp < 0xa0)) out += `\\x${cp.toString(16).padStart(2, '0')}`;
+    else if (cp >= 0xd800 && cp <= 0xdfff) out += `\\u${cp.toString(16).padStart(4, '0')}`;
     else out += ch;
   }
   return out + quote;

@@ -5,12 +5,11 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
-import net from 'node:net';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { connect } from '../../src/client/client.ts';
 import { getFingerprint } from '../../src/transport/certs.ts';
-import { tempDir, within } from '../helpers/index.ts';
+import { freePort, tempDir, within } from '../helpers/index.ts';
 
 const BIN = new URL('../../bin/switchyard.js', import.meta.url).pathname;
 
@@ -19,14 +18,6 @@ function run(args: string[], home: string): { status: number | null; stdout: str
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 describe('cli start', { timeout: 90_000 }, () => {
   test('start - refuses several authentication methods, a bad port and a bad log level', () => {

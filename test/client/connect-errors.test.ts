@@ -4,13 +4,12 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
-import net from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { connect } from '../../src/client/client.ts';
 import { AuthenticationError, ConnectError, TlsError } from '../../src/errors.ts';
 import { generateCertificate, generateKey, getFingerprint } from '../../src/transport/certs.ts';
-import { startTestManager, tempDir, useTempHome } from '../helpers/index.ts';
+import { freePort, startTestManager, tempDir, useTempHome } from '../helpers/index.ts';
 
 const managerHome = useTempHome();
 /** The client side has a home of its own, as on another machine. */
@@ -108,12 +107,7 @@ describe('connect - failures', { timeout: 30_000 }, () => {
   });
 
   test('connect - nothing listening: make sure a Manager is running', async () => {
-    const port = await new Promise<number>((resolve) => {
-      const s = net.createServer().listen(0, '127.0.0.1', () => {
-        const p = (s.address() as net.AddressInfo).port;
-        s.close(() => resolve(p));
-      });
-    });
+    const port = await freePort()
     const err = await connect({ host: '127.0.0.1', port, disableTls: true }).then(
       () => undefined,
       (e: unknown) => e,

@@ -7,7 +7,8 @@ import { after, before, describe, test } from 'node:test';
 import { GatewayStartError } from '../../src/errors.ts';
 import { Group } from '../../src/gateway/group.ts';
 import { processAlive, tempDir, until } from './helpers.ts';
-import { freePort, sshSkipReason, startSshd, type TestSshd } from './sshd.ts';
+import { freePort } from '../helpers/index.ts';
+import { sshSkipReason, startSshd, type TestSshd } from './sshd.ts';
 
 const T = { timeout: 15_000 };
 const skip = sshSkipReason();

@@ -46,6 +46,18 @@ export function freshHomeEachTest(prefix = 'switchyard-test-'): () => string {
   return () => dir;
 }
 
+/** A free TCP port on 127.0.0.1 (closed again before it is returned; another process could take it). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
 /** Rejects after `ms` with a message naming what was awaited. */
 export function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   return new Promise<T>((resolve, reject) => {

@@ -4,6 +4,7 @@
  * transport/ and manager/.
  */
 import assert from 'node:assert/strict';
+import { freePort } from '../helpers/index.ts';
 import { readFile } from 'node:fs/promises';
 import net from 'node:net';
 import { join } from 'node:path';
@@ -103,13 +104,6 @@ async function hookedConnect(chain: NetManagerChain, contact: string, taskId: st
   };
 }
 
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as net.AddressInfo;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 const echo = (s: net.Socket): void => {
   s.on('data', (d) => s.write(d));

@@ -1,5 +1,6 @@
 import { bindFirstFree } from './fixtures.ts';
 import assert from 'node:assert/strict';
+import { freePort } from '../helpers/index.ts';
 import net from 'node:net';
 import { test } from 'node:test';
 import { NetManagerConfigError, NetManagerError } from '../../src/errors.ts';
@@ -56,13 +57,6 @@ test('portrange - a bad or missing range fails at creation', async () => {
   await assert.rejects(chainFromOptionString('manager=portrange;'), (e: unknown) => e instanceof NetManagerConfigError && /needs range=lo-hi/.test(e.message));
 });
 
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as net.AddressInfo;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 test('portrange - live: a listener following the plan lands inside the range, skipping a busy port', { timeout: 10_000 }, async () => {
   const busy = net.createServer();

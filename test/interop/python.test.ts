@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { connect } from '../../src/client/client.ts';
 import { RemoteError } from '../../src/errors.ts';
 import { Service } from '../../src/service/service.ts';
-import { mslNetworkSource, startTestManager, tempDir, useTempHome, within } from '../helpers/index.ts';
+import { freePort, mslNetworkSource, startTestManager, tempDir, useTempHome, within } from '../helpers/index.ts';
 
 useTempHome();
 const src = mslNetworkSource();
@@ -323,12 +323,7 @@ describe('interop - Switchyard peers with the Python Manager (JSON lines)', { sk
   const tsSvc = new TsMath();
 
   before(async () => {
-    port = await new Promise<number>((resolve) => {
-      const s = net.createServer().listen(0, '127.0.0.1', () => {
-        const p = (s.address() as net.AddressInfo).port;
-        s.close(() => resolve(p));
-      });
-    });
+    port = await freePort()
     mgr = spawn(python, ['-c', 'import sys; from msl.network.cli import main; main(*sys.argv[1:])', 'start', '-H', '127.0.0.1', '-p', String(port), '--disable-tls', '-d', `${home.path}/m.sqlite3`, '-l', `${home.path}/m.log`], {
       env: { ...process.env, PYTHONPATH: src, MSL_NETWORK_HOME: home.path },
       stdio: ['ignore', 'ignore', 'pipe'],

@@ -12,9 +12,9 @@ import {
   localIsoSeconds,
   openDatabase,
   pythonExceptionName,
-  pyRepr,
   type ManagerDatabase,
 } from '../../src/manager/database.ts';
+import { pyRepr } from '../../src/wire/msl-format.ts';
 import {
   ArgumentTypeError,
   ClosedError,

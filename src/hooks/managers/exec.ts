@@ -20,7 +20,6 @@
 import { constants } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { AbortError, NetManagerConfigError, NetManagerExecError, QueueFullError, TimeoutError } from '../../errors.ts';
-import { guardTimer } from '../../util/timers.ts';
 import { describe } from '../attrs.ts';
 import { runProgram } from '../../transport/child-process.ts';
 import { CALLOUT_SPECS } from '../callouts.ts';
