@@ -78,6 +78,11 @@ export interface ManagerOptions {
   /** Milliseconds a new connection has to finish the handshake (default 30 s). */
   handshakeTimeout?: number | undefined;
   /**
+   * Most requests awaiting a reply at one service (default 65,536); a request beyond it is refused
+   * at once, so a service that stops answering cannot make the Manager's memory grow.
+   */
+  maxPendingPerService?: number | undefined;
+  /**
    * Network-manager hooks for the listener and every accepted connection: a chain, or managers
    * and option strings (run after `$SWITCHYARD_HOME/netmgr.d` and `SWITCHYARD_NETMGR`).
    */
@@ -638,6 +643,11 @@ class Manager {
     }
     const svc = entry.peer;
     const st = this.serviceStates.get(svc) as ServiceState;
+    const limit = this.options.maxPendingPerService ?? 65_536;
+    if (st.pendingNative.size + st.pendingJson.size >= limit) {
+      this.sendError(client, uid, pyError('RuntimeError', `The ${pyRepr(service)} service has ${limit} requests awaiting a reply; try again later`), client.networkName, callId);
+      return;
+    }
     let ok: boolean;
     if (svc.dialect === 'native') {
       const route = st.nextRoute;

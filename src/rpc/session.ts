@@ -12,6 +12,7 @@ import {
   ConnectError,
   ConnectionClosedError,
   ProtocolError,
+  QueueFullError,
   RemoteError,
   SwitchyardError,
   TlsError,
@@ -64,6 +65,8 @@ export interface ManagerConnectOptions {
   readLimit?: number | undefined;
   /** `auto` (default) negotiates the native dialect; `json` always speaks msl-network JSON lines. */
   dialect?: 'auto' | 'json' | undefined;
+  /** Most calls awaiting a reply at once (default 65,536); more reject with `QueueFullError`. */
+  maxPendingCalls?: number | undefined;
   /** Network-manager hooks for this connection (default: the process's configured chain). */
   hooks?: HooksOption | undefined;
   signal?: AbortSignal | undefined;
@@ -103,6 +106,8 @@ interface PendingCall {
 }
 
 const MANAGER_NAME_RE = /^Manager\[\S+:\d+]$/;
+/** Default bound on calls awaiting a reply per connection. */
+export const DEFAULT_MAX_PENDING_CALLS = 65_536;
 const NOT_CONNECTED_RE = /the '(.*)' Service is not connected to/;
 
 function isRecord(v: unknown): v is Record<string, unknown> {
@@ -110,7 +115,7 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 }
 
 /** Converts an msl-network error object into a {@link RemoteError}. */
-export function remoteErrorFrom(origin: string, message: string, traceback: unknown): RemoteError {
+function remoteErrorFrom(origin: string, message: string, traceback: unknown): RemoteError {
   const { name, text } = splitPyMessage(message);
   const tb = Array.isArray(traceback) ? traceback.map(String) : [];
   return new RemoteError(origin, name, text, tb);
@@ -512,6 +517,8 @@ export class Session {
    */
   call(service: string, attribute: string, args: readonly unknown[], kwargs: Record<string, unknown>, opts?: WaitOptions): Promise<unknown> {
     if (this.closed) return Promise.reject(this.closedError(`to call ${service}.${attribute}`));
+    const limit = this.options.maxPendingCalls ?? DEFAULT_MAX_PENDING_CALLS;
+    if (this.pending.size >= limit) return Promise.reject(new QueueFullError('calls awaiting a reply', limit));
     const id = this.nextId;
     this.nextId = id >= 0xfffffff0 ? 1 : id + 1;
     let frame: OutFrame | string;

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import Type from 'typebox';
 import { connect, connectLinked, type Client } from '../../src/client/client.ts';
-import { AbortError, ConnectionClosedError, EncodeError, RemoteError, TimeoutError } from '../../src/errors.ts';
+import { AbortError, ConnectionClosedError, EncodeError, QueueFullError, RemoteError, TimeoutError } from '../../src/errors.ts';
 import { runServices } from '../../src/manager/run-services.ts';
 import { Service } from '../../src/service/service.ts';
 import { RawPeer, startTestManager, useTempHome, within } from '../helpers/index.ts';
@@ -254,6 +254,16 @@ describe('client api', { timeout: 60_000 }, () => {
     assert.deepEqual(seen, [0, 1, 2]);
     off();
     await it.return?.();
+  });
+
+  test('api - calls awaiting a reply are bounded per connection', async () => {
+    const c = await open('Bounded', { maxPendingCalls: 2 });
+    const link = await c.link<Calc>('Calc');
+    const a = link.later(100);
+    const b = link.later(100);
+    await assert.rejects(link.add(1, 1), (e: unknown) => e instanceof QueueFullError && e.limit === 2);
+    assert.deepEqual(await Promise.all([a, b]), ['done', 'done']);
+    assert.equal(await link.add(1, 1), 2, 'slots free again after the replies');
   });
 
   test('api - disconnect rejects pending calls with ConnectionClosedError', async () => {

@@ -146,6 +146,33 @@ describe('manager fixes', { timeout: 30_000 }, () => {
     for (const p of [s, bystander]) p.close();
   });
 
+  test('fixes - requests waiting at one service are bounded; the excess is refused at once', async () => {
+    const small = await startTestManager({ maxPendingPerService: 2 });
+    try {
+      const s = await RawPeer.connect(small.port);
+      await s.identify({ type: 'service', name: 'Slow', attributes: { add: '(a, b)' } });
+      const c = await RawPeer.connect(small.port);
+      await c.identify({ type: 'client', name: 'Flood' });
+      c.send(req('Manager', 'link', ['Slow'], 'l'));
+      await c.next();
+      for (const uid of ['r1', 'r2', 'r3']) c.send(req('Slow', 'add', [1, 1], uid));
+      const refused = await c.next();
+      assert.equal(refused['uid'], 'r3');
+      assert.equal(refused['message'], "RuntimeError: The 'Slow' service has 2 requests awaiting a reply; try again later");
+      const first = await s.next();
+      await s.next();
+      assert.equal(await s.silent(), true, 'the third request never reached the service');
+      // Once a reply frees a slot, requests flow again.
+      s.send(JSON.stringify({ error: false, result: 2, requester: first['requester'], uid: first['uid'] }) + '\r\n');
+      assert.equal((await c.next())['uid'], 'r1');
+      c.send(req('Slow', 'add', [1, 1], 'r4'));
+      assert.equal((await s.next())['uid'], 'r4');
+      for (const p of [s, c]) p.close();
+    } finally {
+      await small.close();
+    }
+  });
+
   test('fixes - the connection log records connects and disconnects without blocking', async () => {
     const c = await client('Logged');
     const port = c.localPort;
