@@ -858,21 +858,28 @@ class Manager {
   /** Forwards CH_DATA, CH_CREDIT and CH_CLOSE to the other end, translating only the channel id. */
   private relayChannelFrame(peer: Peer, body: Buffer): void {
     if (body.length < 5) throw new ProtocolError('Truncated channel frame');
-    const type = body[0] as number;
-    const route = peer.channels.get(body.readUInt32BE(1));
+    const id = body.readUInt32BE(1);
+    const route = peer.channels.get(id);
     if (!route) return; // closed or unknown: dropped, as a channel endpoint would
-    if (type === FrameType.CH_CLOSE) {
-      peer.channels.delete(body.readUInt32BE(1));
+    if (body[0] === FrameType.CH_CLOSE) {
+      peer.channels.delete(id);
       route.peer.channels.delete(route.id);
     }
-    const dest = route.peer;
-    if (dest.state === 'closed') return;
+    if (route.peer.state !== 'closed') this.forwardRenumbered(peer, route.peer, body, route.id);
+  }
+
+  /**
+   * Forwards a frame whose first field is an id (REPLY, ERROR, channel frames) with that id
+   * replaced, without copying or decoding the rest.
+   */
+  private forwardRenumbered(from: Peer, dest: Peer, body: Buffer, id: number): void {
     const head = Buffer.allocUnsafe(9);
     head.writeUInt32BE(body.length, 0);
-    head[4] = type;
-    head.writeUInt32BE(route.id, 5);
-    dest.sendBytes(head);
-    if (body.length > 5 && !dest.sendBytes(body.subarray(5))) peer.holdFor(dest);
+    head[4] = body[0] as number;
+    head.writeUInt32BE(id, 5);
+    let ok = dest.sendBytes(head);
+    if (body.length > 5) ok = dest.sendBytes(body.subarray(5));
+    if (!ok) from.holdFor(dest);
   }
 
   /** A peer left: every channel relayed for it ends at the other side with a clear error. */
@@ -889,20 +896,14 @@ class Manager {
   // ---------------------------------------------------------------- native dialect
 
   private onFrame(peer: Peer, body: Buffer): void | Promise<void> {
-    if (body[0] === FrameType.REPLY && body.length >= 5 && peer.dialect === 'native') {
-      // The hot path of every call between native peers: translate the id, forward the payload.
+    if (body[0] === FrameType.REPLY && body.length >= 5) {
+      // Every call between native peers ends here: skip the reader and the switch (measurably
+      // faster with 100 calls in flight); anything unusual takes the general path below.
       const st = this.serviceStates.get(peer);
-      const route = body.readUInt32BE(1);
-      const call = st?.pendingNative.get(route);
+      const call = st?.pendingNative.get(body.readUInt32BE(1));
       if (st && call && call.client.dialect === 'native') {
-        st.pendingNative.delete(route);
-        if (call.client.state === 'closed') return;
-        const head = Buffer.allocUnsafe(9);
-        head.writeUInt32BE(body.length, 0);
-        head[4] = FrameType.REPLY;
-        head.writeUInt32BE(call.callId, 5);
-        call.client.sendBytes(head);
-        if (body.length > 5 && !call.client.sendBytes(body.subarray(5))) peer.holdFor(call.client);
+        st.pendingNative.delete(body.readUInt32BE(1));
+        if (call.client.state !== 'closed') this.forwardRenumbered(peer, call.client, body, call.callId);
         return;
       }
     }
@@ -935,10 +936,12 @@ class Manager {
         const client = call.client;
         if (client.state === 'closed') return;
         const payload = r.rest();
-        let ok: boolean;
         if (client.dialect === 'native') {
-          ok = client.sendFrame(buildFrame(r.type, [call.callId], [], payload));
-        } else if (r.type === FrameType.REPLY) {
+          this.forwardRenumbered(peer, client, body, call.callId);
+          return;
+        }
+        let ok: boolean;
+        if (r.type === FrameType.REPLY) {
           ok = client.sendText(serviceResultLine(client.networkName, decodeValue(payload), call.uid));
         } else {
           const v = decodeValue(payload);
