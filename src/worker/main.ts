@@ -145,7 +145,16 @@ export function start(input: net.Socket, outFd: number, config: WorkerConfig, re
       (item) => {
         if (item instanceof Uint8Array) {
           if (!socket.write(item)) {
-            return new Promise<void>((r) => socket.once('drain', r));
+            // Drained, or gone: a closed socket never emits 'drain'.
+            return new Promise<void>((r) => {
+              const done = (): void => {
+                socket.off('drain', done);
+                socket.off('close', done);
+                r();
+              };
+              socket.once('drain', done);
+              socket.once('close', done);
+            });
           }
           return undefined;
         }
