@@ -2,6 +2,7 @@
  * A gateway: a connection to one worker process, over which code is sent and channels run.
  * @module
  */
+import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { attachMux } from '../channel/attach.ts';
 import type { Channel } from '../channel/channel.ts';
@@ -9,9 +10,9 @@ import { DEFAULT_WINDOW, type ChannelMux } from '../channel/mux.ts';
 import { ConnectionClosedError, GatewayStartError, TimeoutError } from '../errors.ts';
 import { deferred } from '../util/deferred.ts';
 import { bounded, guardTimer, type WaitOptions } from '../util/timers.ts';
-import { Target, WORKER_PROTOCOL, type RemoteInfo, type RemoteStatus, type RsyncRequest, type SpawnRequest, type WorkerConfig } from '../worker/protocol.ts';
+import { Target, WORKER_PROTOCOL, type RemoteInfo, type RemoteStatus, type RsyncRequest, type ServeRequest, type SpawnRequest, type WorkerConfig } from '../worker/protocol.ts';
 import { trace, traceLevel } from '../worker/trace.ts';
-import { openPopen, openSocket, openSsh, openVia, type ExitInfo, type GatewayIO, type OutputOption } from './io.ts';
+import { openPopen, openSocket, openSsh, openVia, type ExitInfo, type GatewayIO, type IOContext, type OutputOption } from './io.ts';
 import { prepareSource, type RemoteSource } from './source.ts';
 import type { XSpec } from './spec.ts';
 import { workerSource } from './worker-source.ts';
@@ -240,6 +241,12 @@ export class Gateway {
     return this.mux.open(Target.RSYNC, request);
   }
 
+  /** @internal Opens the channel of an `installvia=` server on this gateway's host. */
+  _serve(request: ServeRequest): Channel {
+    this.assertOpen();
+    return this.mux.open(Target.SERVE, request);
+  }
+
   /** @internal Opens the relay channel of a `via=` child. */
   _spawnVia(request: SpawnRequest): Channel {
     this.assertOpen();
@@ -253,12 +260,51 @@ export class Gateway {
   }
 }
 
+/**
+ * `installvia=<id>`: has gateway `<id>` listen on its host (by default `127.0.0.1:0`, or the
+ * `socket=` address) for this one gateway, with a fresh random secret sent over `<id>`'s own
+ * channel, then connects to it as a socket gateway. Closing the new gateway stops the server.
+ */
+async function openInstalled(ctx: StartContext, ioCtx: IOContext): Promise<GatewayIO> {
+  const { spec, id, options } = ctx;
+  const viaId = spec.installvia as string;
+  const host = ctx.viaGateway?.(viaId);
+  if (!host) throw new GatewayStartError(spec.raw, `installvia=${viaId}: no gateway with that id in this group`);
+  const secret = randomBytes(32).toString('hex');
+  const startTimeout = options.startTimeout ?? 30_000;
+  let channel: Channel;
+  let where: { host: string; port: number };
+  try {
+    channel = host._serve({
+      host: spec.socket?.host ?? '127.0.0.1',
+      port: spec.socket?.port ?? 0,
+      secret,
+      acceptTimeoutMs: startTimeout,
+      killAfterMs: (options.graceMs ?? 500) + 10_000,
+    });
+    where = (await channel.receive({ timeout: startTimeout, signal: options.signal })) as { host: string; port: number };
+  } catch (err) {
+    throw new GatewayStartError(spec.raw, `Gateway ${id} (${spec.raw}): gateway ${viaId} could not serve it: ${(err as Error).message}`, {}, { cause: err });
+  }
+  const connectHost = where.host === '0.0.0.0' || where.host === '::' ? '127.0.0.1' : where.host;
+  trace(() => `gateway ${id}: ${viaId} serves it on ${where.host}:${where.port}`);
+  let io: GatewayIO;
+  try {
+    io = await openSocket({ ...ioCtx, secret, socketAddress: { host: connectHost, port: where.port } }, undefined);
+  } catch (err) {
+    channel.close();
+    throw err;
+  }
+  void io.exited.then(() => channel.close());
+  return io;
+}
+
 /** What {@link startGateway} needs from a group. */
 export interface StartContext {
   id: string;
   spec: XSpec;
   options: GatewayOptions;
-  /** Resolves `via=` ids. */
+  /** Resolves `via=` and `installvia=` ids. */
   viaGateway?: (id: string) => Gateway | undefined;
 }
 
@@ -286,6 +332,8 @@ export async function startGateway(ctx: StartContext): Promise<Gateway> {
     const host = ctx.viaGateway?.(spec.via);
     if (!host) throw new GatewayStartError(spec.raw, `via=${spec.via}: no gateway with that id in this group`);
     io = openVia({ ...ioCtx, config: { ...config, env: { ...spec.env } }, viaChannel: (req) => host._spawnVia(req) });
+  } else if (spec.installvia !== undefined) {
+    io = await openInstalled(ctx, ioCtx);
   } else if (spec.type === 'popen') {
     io = openPopen(ioCtx);
   } else if (spec.type === 'ssh') {

@@ -122,7 +122,7 @@ export class Group implements Iterable<Gateway> {
   }
 
   /**
-   * Terminates every gateway: hangs up on each (proxied `via=` gateways before the gateways they
+   * Terminates every gateway: hangs up on each (`via=` and `installvia=` gateways before the ones they
    * run through), waits up to `timeout` ms per round for the workers to exit, and kills the ones
    * that did not. Never rejects; safe to call twice.
    */
@@ -130,7 +130,7 @@ export class Group implements Iterable<Gateway> {
     const timeout = options?.timeout ?? 2000;
     let rounds = 0;
     while (this.gateways.length > 0 && rounds++ < 16) {
-      const viaHosts = new Set(this.gateways.map((g) => g.spec.via).filter((v): v is string => v !== undefined));
+      const viaHosts = new Set(this.gateways.map((g) => g.spec.via ?? g.spec.installvia).filter((v): v is string => v !== undefined));
       const round = this.gateways.filter((g) => !viaHosts.has(g.id));
       trace(() => `group terminate: ${round.map((g) => g.id).join(', ')}`);
       await Promise.all(round.map((g) => g.terminate({ timeout })));

@@ -30,7 +30,7 @@ import {
   SOCKET_GREETING,
   SOCKET_PROTOCOL,
   type SocketRequest,
-} from './socket-protocol.ts';
+} from '../worker/socket-protocol.ts';
 import { shellQuote, type XSpec } from './spec.ts';
 
 /** How a worker process ended. */
@@ -70,6 +70,8 @@ export interface IOContext {
   output: OutputOption;
   /** Shared secret for socket gateways. */
   secret?: string | undefined;
+  /** For socket gateways: connect here instead of the spec's `socket=` (used by `installvia=`). */
+  socketAddress?: { host: string; port: number } | undefined;
   /** For via: the gateway whose worker starts this one. */
   viaChannel?: (request: SpawnRequest) => Channel;
 }
@@ -250,7 +252,7 @@ function recordLink(conn: Connection, rest: Buffer, sink: (chunk: Buffer, which:
  * worker's stdout and stderr arrive as records and go where `output` says.
  */
 export async function openSocket(ctx: IOContext, tls: { ca?: string | undefined } | undefined): Promise<GatewayIO> {
-  const { host, port } = ctx.spec.socket as { host: string; port: number };
+  const { host, port } = ctx.socketAddress ?? (ctx.spec.socket as { host: string; port: number });
   const where = `${host}:${port}`;
   const secret = ctx.secret ?? process.env['SWITCHYARD_WORKER_SECRET'];
   if (!secret) {

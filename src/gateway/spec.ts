@@ -6,8 +6,9 @@
  * (`env:B=x=y` sets `B` to `x=y`); a bare key means `true`; a key starting with `_` is refused; a
  * repeated key is refused except `env:NAME`, where the last one wins; an empty segment (e.g. a
  * trailing `//`) is refused; unknown keys are kept and readable with {@link XSpec.get}.
- * Differences: `python=` is refused with a hint (this is a Node worker), and `installvia=` and
- * `vagrant_ssh=` are refused as not supported.
+ * Differences: `python=` is refused with a hint (this is a Node worker), `vagrant_ssh=` is refused
+ * as not supported, and with `installvia=` a `socket=host:port` is the address the server binds on
+ * that gateway's host (execnet ignores it).
  * @module
  */
 import { GatewaySpecError } from '../errors.ts';
@@ -87,6 +88,11 @@ export class XSpec {
   readonly socket: { host: string; port: number } | undefined;
   /** `via=<gateway id>`: start this gateway's process from that gateway. */
   readonly via: string | undefined;
+  /**
+   * `installvia=<gateway id>` (socket only): that gateway serves this one on its host, on a fresh
+   * port with a one-time secret; `socket` may then be given bare.
+   */
+  readonly installvia: string | undefined;
   /** `secret_file=<path>`: the socket server's shared secret is the first line of this file. */
   readonly secretFile: string | undefined;
   private readonly values: ReadonlyMap<string, string | true>;
@@ -128,9 +134,7 @@ export class XSpec {
         'secret',
       );
     }
-    for (const k of ['installvia', 'vagrant_ssh']) {
-      if (values.has(k)) throw new GatewaySpecError(text, 'unsupported', `Gateway spec key ${k}= is not supported`, k);
-    }
+    if (values.has('vagrant_ssh')) throw new GatewaySpecError(text, 'unsupported', 'Gateway spec key vagrant_ssh= is not supported', 'vagrant_ssh');
     this.id = str('id');
     const node = str('node');
     this.node = node === undefined ? undefined : shellSplit(node);
@@ -142,6 +146,7 @@ export class XSpec {
     this.nice = nice === undefined ? undefined : Number(nice);
     this.sshConfig = str('ssh_config');
     this.via = str('via');
+    this.installvia = str('installvia');
     this.secretFile = str('secret_file');
     let type: GatewayType | undefined;
     if (values.has('popen')) type = 'popen';
@@ -154,8 +159,11 @@ export class XSpec {
     } else {
       this.ssh = undefined;
     }
-    const socket = str('socket');
-    if (socket !== undefined) {
+    const socket = values.get('socket') === true && this.installvia !== undefined ? undefined : str('socket');
+    if (values.get('socket') === true && this.installvia !== undefined) {
+      type ??= 'socket';
+      this.socket = undefined;
+    } else if (socket !== undefined) {
       type ??= 'socket';
       try {
         this.socket = parseContact(socket);
@@ -171,6 +179,15 @@ export class XSpec {
     this.type = type;
     if (this.via !== undefined && type === 'socket') {
       throw new GatewaySpecError(text, 'unsupported', 'via= starts a worker process from another gateway; it applies to popen (and ssh) specs, not socket=', 'via');
+    }
+    if (this.installvia !== undefined && type !== 'socket') {
+      throw new GatewaySpecError(text, 'unsupported', 'installvia= has another gateway serve a socket gateway: write socket//installvia=<id>', 'installvia');
+    }
+    if (this.installvia !== undefined && (values.has('tls') || values.has('ca'))) {
+      throw new GatewaySpecError(text, 'unsupported', 'installvia= serves the new gateway without TLS, on the loopback of that gateway\'s host by default; drop tls/ca', values.has('tls') ? 'tls' : 'ca');
+    }
+    if (this.installvia !== undefined && this.secretFile !== undefined) {
+      throw new GatewaySpecError(text, 'unsupported', 'installvia= makes a one-time secret of its own; drop secret_file=', 'secret_file');
     }
   }
 

@@ -17,7 +17,9 @@ import { createRequire } from 'node:module';
 import { attachMux, streamLink } from '../channel/attach.ts';
 import type { Channel } from '../channel/channel.ts';
 import type { ChannelMux } from '../channel/mux.ts';
+import { SocketConnection } from '../transport/connection.ts';
 import { receiveTree } from './rsync-receiver.ts';
+import { SocketWorkerHost } from './socket-serve.ts';
 import { spawnWorker } from './spawn.ts';
 import { setTraceLevel, trace } from './trace.ts';
 import {
@@ -27,6 +29,7 @@ import {
   type RemoteInfo,
   type RemoteStatus,
   type RsyncRequest,
+  type ServeRequest,
   type SpawnRequest,
   type WorkerConfig,
 } from './protocol.ts';
@@ -171,6 +174,62 @@ export function start(input: net.Socket, outFd: number, config: WorkerConfig, re
     );
   };
 
+  /**
+   * `installvia=`: listens on the worker's host, serves the first connection that proves the
+   * one-time secret with a sub-worker (as `switchyard worker --listen` does), then stops listening.
+   */
+  const serveOne = (channel: Channel, req: ServeRequest): void => {
+    if (typeof req?.secret !== 'string' || req.secret.length < 32 || typeof req.host !== 'string' || !Number.isInteger(req.port)) {
+      channel.close('SERVE needs { host, port, secret } with a secret of at least 32 characters');
+      return;
+    }
+    const env: NodeJS.ProcessEnv = { ...process.env };
+    delete env['NODE_EXTRA_CA_CERTS'];
+    let server: net.Server | undefined;
+    const stopListening = (): void => {
+      server?.close();
+      clearTimeout(acceptTimer);
+    };
+    const host = new SocketWorkerHost({
+      secret: req.secret,
+      source,
+      maxWorkers: 1,
+      handshakeTimeoutMs: req.acceptTimeoutMs,
+      killAfterMs: req.killAfterMs,
+      node: [process.execPath],
+      env,
+      log: (line) => trace(() => `${config.id}-worker serve: ${line}`),
+      onStarted: stopListening,
+    });
+    let where = `${req.host}:${req.port}`;
+    const acceptTimer = setTimeout(() => {
+      stopListening();
+      channel.close(`No gateway connected to ${where} within ${req.acceptTimeoutMs} ms`);
+    }, req.acceptTimeoutMs);
+    acceptTimer.unref();
+    let n = 0;
+    server = net.createServer({ noDelay: true, pauseOnConnect: false }, (socket) => {
+      host.serve(new SocketConnection(socket, `${config.id}-serve-${n++}`));
+    });
+    server.on('error', (err) => {
+      stopListening();
+      channel.close(err);
+    });
+    server.listen(req.port, req.host, () => {
+      const addr = (server as net.Server).address() as net.AddressInfo;
+      where = `${addr.address}:${addr.port}`;
+      trace(() => `${config.id}-worker serving a gateway on ${addr.address}:${addr.port}`);
+      channel.send({ host: addr.address, port: addr.port }).catch(() => {});
+    });
+    channel.waitClose().then(
+      () => undefined,
+      () => undefined,
+    ).then(() => {
+      stopListening();
+      void host.close(req.killAfterMs);
+    });
+  };
+
   let mux!: ChannelMux;
   const onOpen = (channel: Channel, meta: unknown, target: string): void => {
     switch (target) {
@@ -190,6 +249,9 @@ export function start(input: net.Socket, outFd: number, config: WorkerConfig, re
         return;
       case Target.RSYNC:
         void receiveTree(channel, meta as RsyncRequest);
+        return;
+      case Target.SERVE:
+        serveOne(channel, meta as ServeRequest);
         return;
       default:
         channel.close(`Unknown channel target ${JSON.stringify(target)}`);

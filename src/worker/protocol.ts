@@ -25,6 +25,12 @@ export const Target = {
   SPAWN: 'spawn',
   /** host → worker: receive an RSync stream into a directory; meta {@link RsyncRequest}. */
   RSYNC: 'rsync',
+  /**
+   * host → worker: serve one socket gateway on the worker's host (`installvia=`); meta
+   * {@link ServeRequest}. The worker sends one item `{ host, port }` once it listens; closing the
+   * channel stops the server and hangs up on the worker it started.
+   */
+  SERVE: 'serve',
 } as const;
 
 /** Configuration the host sends in the preamble. */
@@ -143,4 +149,18 @@ export interface SpawnRequest {
   env?: Record<string, string> | undefined;
   nice?: number | undefined;
   config: WorkerConfig;
+}
+
+/** `SERVE` meta: where to listen and the one-time secret the new gateway proves. */
+export interface ServeRequest {
+  /** Interface to bind on the worker's host. */
+  host: string;
+  /** Port (0 picks a free one). */
+  port: number;
+  /** A one-time random secret (at least 32 characters), sent over the already trusted channel. */
+  secret: string;
+  /** Milliseconds the new gateway has to connect and authenticate before the server gives up. */
+  acceptTimeoutMs: number;
+  /** Milliseconds the served worker gets to exit after a hang-up before it is killed. */
+  killAfterMs: number;
 }

@@ -55,6 +55,20 @@ test('spec - empty segments, _keys, no type, two types, python= and bad nice are
   assert.throws(() => new XSpec('socket=h:1//via=gw0'), specError('socket=h:1//via=gw0', 'unsupported'));
 });
 
+test('spec - installvia: a bare socket is allowed, the address (when given) is the bind address; misuse is refused', () => {
+  const bare = new XSpec('socket//installvia=gw0');
+  assert.equal(bare.type, 'socket');
+  assert.equal(bare.installvia, 'gw0');
+  assert.equal(bare.socket, undefined);
+  assert.deepEqual(new XSpec('socket=127.0.0.1:0//installvia=gw0').socket, { host: '127.0.0.1', port: 0 });
+  assert.throws(() => new XSpec('socket'), specError('socket', 'bad-value'));
+  assert.throws(() => new XSpec('popen//installvia=gw0'), (e: unknown) => specError('popen//installvia=gw0', 'unsupported')(e) && /socket\/\/installvia=<id>/.test((e as Error).message));
+  assert.throws(() => new XSpec('socket//installvia'), specError('socket//installvia', 'bad-value'));
+  assert.throws(() => new XSpec('socket//installvia=gw0//tls'), specError('socket//installvia=gw0//tls', 'unsupported'));
+  assert.throws(() => new XSpec('socket//installvia=gw0//secret_file=s'), specError('socket//installvia=gw0//secret_file=s', 'unsupported'));
+  assert.throws(() => new XSpec('popen//vagrant_ssh=default'), specError('popen//vagrant_ssh=default', 'unsupported'));
+});
+
 test('spec - equals compares the raw text', () => {
   assert.ok(new XSpec('popen//id=a').equals('popen//id=a'));
   assert.ok(!new XSpec('popen//id=a').equals(new XSpec('popen//id=b')));
