@@ -58,8 +58,11 @@ async function benchA(n: number): Promise<void> {
     await g.terminate();
   }
   const b = median(bare);
+  // The first gateway of a process has no code cache yet (see src/gateway/code-cache.ts).
+  const [cold = 0, ...warm] = gw;
   console.log(`(a) bare node spawn + stdio round trip: ${b.toFixed(1)} ms${bareCa.length ? ` (with NODE_EXTRA_CA_CERTS: ${median(bareCa).toFixed(1)} ms)` : ''}`);
-  console.log(`(a) popen gateway + first remoteExec round trip: ${median(gw).toFixed(1)} ms  ratio ${(median(gw) / b).toFixed(2)}x (target <= 1.2x)`);
+  console.log(`(a) popen gateway + first remoteExec round trip: ${median(warm).toFixed(1)} ms  ratio ${(median(warm) / b).toFixed(2)}x (target <= 1.2x)`);
+  console.log(`(a)   the process's first gateway (no code cache yet): ${cold.toFixed(1)} ms  ratio ${(cold / b).toFixed(2)}x`);
 }
 
 async function benchB(n: number): Promise<void> {

@@ -13,6 +13,7 @@ import { bounded, guardTimer, type WaitOptions } from '../util/timers.ts';
 import { Target, WORKER_PROTOCOL, type RemoteInfo, type RemoteStatus, type RsyncRequest, type ServeRequest, type SpawnRequest, type WorkerConfig } from '../worker/protocol.ts';
 import { trace, traceLevel } from '../worker/trace.ts';
 import { openPopen, openSocket, openSsh, openVia, type ExitInfo, type GatewayIO, type IOContext, type OutputOption } from './io.ts';
+import { codeCacheKey, getCodeCache, putCodeCache } from './code-cache.ts';
 import { prepareSource, type RemoteSource } from './source.ts';
 import type { XSpec } from './spec.ts';
 import { workerSource } from './worker-source.ts';
@@ -327,7 +328,11 @@ export async function startGateway(ctx: StartContext): Promise<Gateway> {
   };
   const output = options.output ?? 'inherit';
   let io: GatewayIO;
-  const ioCtx = { spec, config, source, output, secret: options.secret };
+  // popen workers get the code cache an earlier worker started the same way made, or make one.
+  const cacheKey = spec.type === 'popen' && spec.via === undefined ? codeCacheKey(spec.node ?? [process.execPath], source) : undefined;
+  const codeCache = cacheKey !== undefined ? getCodeCache(cacheKey) : undefined;
+  if (cacheKey !== undefined && codeCache === undefined) config.produceCache = true;
+  const ioCtx = { spec, config, source, output, secret: options.secret, codeCache };
   if (spec.via !== undefined) {
     const host = ctx.viaGateway?.(spec.via);
     if (!host) throw new GatewayStartError(spec.raw, `via=${spec.via}: no gateway with that id in this group`);
@@ -361,6 +366,16 @@ export async function startGateway(ctx: StartContext): Promise<Gateway> {
     onOpen: (channel, meta, target) => {
       if (target === Target.HELLO) {
         hello.resolve(meta as RemoteInfo);
+        return;
+      }
+      if (target === Target.CODE_CACHE && cacheKey !== undefined) {
+        channel.receive({ timeout: 10_000 }).then(
+          (data) => {
+            if (data instanceof Uint8Array) putCodeCache(cacheKey, data);
+            channel.close();
+          },
+          () => channel.close(),
+        );
         return;
       }
       channel.close(`The host accepts no channels of target ${JSON.stringify(target)}`);

@@ -70,6 +70,8 @@ export interface IOContext {
   output: OutputOption;
   /** Shared secret for socket gateways. */
   secret?: string | undefined;
+  /** popen: a V8 code cache for the worker bundle (see `code-cache.ts`). */
+  codeCache?: Uint8Array | undefined;
   /** For socket gateways: connect here instead of the spec's `socket=` (used by `installvia=`). */
   socketAddress?: { host: string; port: number } | undefined;
   /** For via: the gateway whose worker starts this one. */
@@ -141,6 +143,7 @@ export function openPopen(ctx: IOContext): GatewayIO {
     stderr: 'pipe',
     source: ctx.source,
     config: ctx.config,
+    codeCache: ctx.codeCache,
   });
   const tail = { text: '' };
   const sink = outputSink(ctx.output, tail);

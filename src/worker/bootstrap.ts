@@ -1,6 +1,6 @@
 /**
- * The bootstrap: a one-line script for `node -e` that reads the preamble (worker source and
- * config, see `protocol.ts`) from the protocol descriptor, compiles the source and starts it. It
+ * The bootstrap: a one-line script for `node -e` that reads the preamble (worker source, config
+ * and an optional V8 code cache) from the protocol descriptor, compiles the source and starts it. It
  * is the only code that must exist as text on the command line, so it is short and has no single
  * quotes (it travels inside single quotes through a remote shell).
  *
@@ -10,25 +10,33 @@
  */
 import type { WorkerConfig } from './protocol.ts';
 
-/** The bootstrap script. */
+/**
+ * The bootstrap script. It compiles the bundle with `vm.Script` and the V8 code cache from the
+ * preamble, when there is one (V8 checks that the cache fits this node and this source and
+ * ignores it otherwise), and hands the script to `start` so the worker can make a cache itself.
+ */
 export const BOOTSTRAP =
   'var a=process.argv,i=+a[1],o=+a[2],s=new (require("net").Socket)({fd:i,readable:true,writable:i===o}),b=Buffer.alloc(0);' +
-  'function d(c){b=b.length?Buffer.concat([b,c]):c;if(b.length<4)return;var l=b.readUInt32BE(0);if(b.length<8+l)return;' +
-  'var m=b.readUInt32BE(4+l);if(b.length<8+l+m)return;s.removeListener("data",d);s.pause();var t=b.toString("utf8",4,4+l),M={exports:{}};' +
-  'require("vm").compileFunction(t,["require","module","exports"],{filename:"switchyard-worker.js"})(require,M,M.exports);' +
-  'M.exports.start(s,o,JSON.parse(b.toString("utf8",8+l,8+l+m)),b.subarray(8+l+m),t)}s.on("data",d)';
+  'function d(c){b=b.length?Buffer.concat([b,c]):c;if(b.length<12)return;var l=b.readUInt32BE(0),m=b.readUInt32BE(4),k=b.readUInt32BE(8),e=12+l+m+k;' +
+  'if(b.length<e)return;s.removeListener("data",d);s.pause();var t=b.toString("utf8",12,12+l),M={exports:{}},' +
+  'S=new (require("vm").Script)("(function(require,module,exports){"+t+"\\n})",{filename:"switchyard-worker.js",cachedData:k?b.subarray(12+l+m,e):undefined});' +
+  'S.runInThisContext()(require,M,M.exports);M.exports.start(s,o,JSON.parse(b.toString("utf8",12+l,12+l+m)),b.subarray(e),t,S)}s.on("data",d)';
 
 /**
- * Builds the preamble the host writes first: `u32 | source | u32 | config JSON`. The returned
- * buffer is new and owned by the caller.
+ * Builds the preamble the host writes first: `u32 | u32 | u32` (lengths) then the source, the
+ * config JSON and the code cache (possibly empty). The returned buffer is new and owned by the
+ * caller.
  */
-export function buildPreamble(source: string, config: WorkerConfig): Buffer {
+export function buildPreamble(source: string, config: WorkerConfig, codeCache?: Uint8Array): Buffer {
   const src = Buffer.from(source, 'utf8');
   const cfg = Buffer.from(JSON.stringify(config), 'utf8');
-  const out = Buffer.allocUnsafe(8 + src.length + cfg.length);
+  const cache = codeCache ?? new Uint8Array(0);
+  const out = Buffer.allocUnsafe(12 + src.length + cfg.length + cache.length);
   out.writeUInt32BE(src.length, 0);
-  src.copy(out, 4);
-  out.writeUInt32BE(cfg.length, 4 + src.length);
-  cfg.copy(out, 8 + src.length);
+  out.writeUInt32BE(cfg.length, 4);
+  out.writeUInt32BE(cache.length, 8);
+  src.copy(out, 12);
+  cfg.copy(out, 12 + src.length);
+  out.set(cache, 12 + src.length + cfg.length);
   return out;
 }

@@ -17,10 +17,6 @@ import { createRequire } from 'node:module';
 import { attachMux, streamLink } from '../channel/attach.ts';
 import type { Channel } from '../channel/channel.ts';
 import type { ChannelMux } from '../channel/mux.ts';
-import { SocketConnection } from '../transport/connection.ts';
-import { receiveTree } from './rsync-receiver.ts';
-import { SocketWorkerHost } from './socket-serve.ts';
-import { spawnWorker } from './spawn.ts';
 import { setTraceLevel, trace } from './trace.ts';
 import {
   Target,
@@ -33,6 +29,8 @@ import {
   type SpawnRequest,
   type WorkerConfig,
 } from './protocol.ts';
+
+let codeCacheState: RemoteInfo['codeCache'] = 'none';
 
 /** Facts about this process, sent in the hello and by `INFO`. */
 export function remoteInfo(): RemoteInfo {
@@ -48,6 +46,7 @@ export function remoteInfo(): RemoteInfo {
     arch: process.arch,
     cwd: process.cwd(),
     hostname: hostname(),
+    codeCache: codeCacheState,
   };
 }
 
@@ -74,10 +73,11 @@ function compile(req: ExecRequest, req_: NodeJS.Require): Compiled {
 /**
  * Starts the worker. Called by the bootstrap with its socket (descriptor `input`), the output
  * descriptor, the config, bytes read past the preamble, and the worker's own source (kept for
- * starting sub-workers).
+ * starting sub-workers) and its compiled script (for making a code cache).
  */
-export function start(input: net.Socket, outFd: number, config: WorkerConfig, rest: Buffer, source: string): void {
+export function start(input: net.Socket, outFd: number, config: WorkerConfig, rest: Buffer, source: string, script?: vm.Script): void {
   setTraceLevel(config.debug);
+  codeCacheState = script?.cachedDataRejected === true ? 'rejected' : script?.cachedDataRejected === false ? 'accepted' : 'none';
   if (config.env) for (const [k, v] of Object.entries(config.env)) process.env[k] = v;
   if (config.restoreExtraCaCerts !== undefined) process.env['NODE_EXTRA_CA_CERTS'] = config.restoreExtraCaCerts;
   if (config.chdir) {
@@ -97,6 +97,26 @@ export function start(input: net.Socket, outFd: number, config: WorkerConfig, re
   let hungUp = false;
   const running = new Set<Channel>();
 
+  // One code cache for the host, after the first remoteExec (so that the functions it ran are in
+  // it), when the host asked for one or the one it sent did not fit this node.
+  let wantCache = script !== undefined && (config.produceCache === true || script.cachedDataRejected === true);
+  let cacheChannel: Channel | undefined;
+  const sendCache = (): void => {
+    if (!wantCache || hungUp) return;
+    wantCache = false;
+    setImmediate(() => {
+      if (hungUp) return;
+      const data = (script as vm.Script).createCachedData();
+      cacheChannel = mux.open(Target.CODE_CACHE, { bytes: data.length });
+      const ch = cacheChannel;
+      ch.send(data).then(
+        () => ch.close(),
+        () => ch.close(),
+      );
+      void ch.waitClose().catch(() => {}).finally(() => (cacheChannel = undefined));
+    });
+  };
+
   const exitIfIdle = (): void => {
     if (hungUp && executing === 0) process.exit(0);
   };
@@ -113,6 +133,7 @@ export function start(input: net.Socket, outFd: number, config: WorkerConfig, re
         running.delete(channel);
         trace(() => `${config.id}-worker exec on channel ${channel.id} finished${err !== undefined ? ' with an error' : ''}`);
         exitIfIdle();
+        sendCache();
       };
       // A channel left with a callback keeps the execution counted until it closes.
       if (err === undefined && channel.hasCallback) channel.waitClose().then(done, done);
@@ -127,109 +148,6 @@ export function start(input: net.Socket, outFd: number, config: WorkerConfig, re
     }
   };
 
-  const spawnSub = (channel: Channel, req: SpawnRequest): void => {
-    const env: NodeJS.ProcessEnv = { ...process.env, ...req.env };
-    delete env['NODE_EXTRA_CA_CERTS'];
-    const { process: child, socket } = spawnWorker({ node: req.node ?? [process.execPath], env, nice: req.nice, stdout: 'inherit', stderr: 'inherit', source, config: req.config });
-    trace(() => `${config.id}-worker spawned sub-worker ${req.config.id} pid ${child.pid}`);
-    socket.on('data', (chunk: Buffer) => {
-      // One chunk in flight at a time: the channel's credit paces the sub-worker.
-      socket.pause();
-      channel.send(chunk).then(
-        () => socket.resume(),
-        () => socket.destroy(),
-      );
-    });
-    void child.closed.then((e) => {
-      const exit = e.error ? { code: null, signal: null, error: e.error.message } : { code: e.code, signal: e.signal };
-      channel.send({ exit }).finally(() => channel.close());
-    });
-    channel.setCallback(
-      (item) => {
-        if (item instanceof Uint8Array) {
-          if (!socket.write(item)) {
-            // Drained, or gone: a closed socket never emits 'drain'.
-            return new Promise<void>((r) => {
-              const done = (): void => {
-                socket.off('drain', done);
-                socket.off('close', done);
-                r();
-              };
-              socket.once('drain', done);
-              socket.once('close', done);
-            });
-          }
-          return undefined;
-        }
-        const ctl = item as { kill?: string; eof?: boolean } | undefined;
-        if (ctl?.kill) child.kill(ctl.kill as NodeJS.Signals);
-        if (ctl?.eof) socket.end();
-        return undefined;
-      },
-      { endmarker: null },
-    );
-    channel.waitClose().then(
-      () => socket.end(),
-      () => socket.end(),
-    );
-  };
-
-  /**
-   * `installvia=`: listens on the worker's host, serves the first connection that proves the
-   * one-time secret with a sub-worker (as `switchyard worker --listen` does), then stops listening.
-   */
-  const serveOne = (channel: Channel, req: ServeRequest): void => {
-    if (typeof req?.secret !== 'string' || req.secret.length < 32 || typeof req.host !== 'string' || !Number.isInteger(req.port)) {
-      channel.close('SERVE needs { host, port, secret } with a secret of at least 32 characters');
-      return;
-    }
-    const env: NodeJS.ProcessEnv = { ...process.env };
-    delete env['NODE_EXTRA_CA_CERTS'];
-    let server: net.Server | undefined;
-    const stopListening = (): void => {
-      server?.close();
-      clearTimeout(acceptTimer);
-    };
-    const host = new SocketWorkerHost({
-      secret: req.secret,
-      source,
-      maxWorkers: 1,
-      handshakeTimeoutMs: req.acceptTimeoutMs,
-      killAfterMs: req.killAfterMs,
-      node: [process.execPath],
-      env,
-      log: (line) => trace(() => `${config.id}-worker serve: ${line}`),
-      onStarted: stopListening,
-    });
-    let where = `${req.host}:${req.port}`;
-    const acceptTimer = setTimeout(() => {
-      stopListening();
-      channel.close(`No gateway connected to ${where} within ${req.acceptTimeoutMs} ms`);
-    }, req.acceptTimeoutMs);
-    acceptTimer.unref();
-    let n = 0;
-    server = net.createServer({ noDelay: true, pauseOnConnect: false }, (socket) => {
-      host.serve(new SocketConnection(socket, `${config.id}-serve-${n++}`));
-    });
-    server.on('error', (err) => {
-      stopListening();
-      channel.close(err);
-    });
-    server.listen(req.port, req.host, () => {
-      const addr = (server as net.Server).address() as net.AddressInfo;
-      where = `${addr.address}:${addr.port}`;
-      trace(() => `${config.id}-worker serving a gateway on ${addr.address}:${addr.port}`);
-      channel.send({ host: addr.address, port: addr.port }).catch(() => {});
-    });
-    channel.waitClose().then(
-      () => undefined,
-      () => undefined,
-    ).then(() => {
-      stopListening();
-      void host.close(req.killAfterMs);
-    });
-  };
-
   let mux!: ChannelMux;
   const onOpen = (channel: Channel, meta: unknown, target: string): void => {
     switch (target) {
@@ -237,21 +155,22 @@ export function start(input: net.Socket, outFd: number, config: WorkerConfig, re
         runExec(channel, meta as ExecRequest);
         return;
       case Target.STATUS: {
-        const status: RemoteStatus = { numChannels: mux.size - 1, numExecuting: executing, execModel: 'event-loop' };
+        const status: RemoteStatus = { numChannels: mux.size - 1 - (cacheChannel ? 1 : 0), numExecuting: executing, execModel: 'event-loop' };
         channel.send(status).finally(() => channel.close());
         return;
       }
       case Target.INFO:
         channel.send(remoteInfo()).finally(() => channel.close());
         return;
+      // Loaded on first use: most workers never need them, and loading costs start time.
       case Target.SPAWN:
-        spawnSub(channel, meta as SpawnRequest);
+        import('./sub-worker.ts').then((m) => m.relaySubWorker(channel, meta as SpawnRequest, source, config.id), (err: unknown) => channel.close(err as Error));
         return;
       case Target.RSYNC:
-        void receiveTree(channel, meta as RsyncRequest);
+        import('./rsync-receiver.ts').then((m) => m.receiveTree(channel, meta as RsyncRequest), (err: unknown) => channel.close(err as Error));
         return;
       case Target.SERVE:
-        serveOne(channel, meta as ServeRequest);
+        import('./serve-one.ts').then((m) => m.serveOne(channel, meta as ServeRequest, source, config.id), (err: unknown) => channel.close(err as Error));
         return;
       default:
         channel.close(`Unknown channel target ${JSON.stringify(target)}`);

@@ -31,6 +31,12 @@ export const Target = {
    * channel stops the server and hangs up on the worker it started.
    */
   SERVE: 'serve',
+  /**
+   * worker → host, once, when the config asks for it: one item, the V8 code cache of the worker
+   * bundle (`vm.Script#createCachedData`) made after the first `remoteExec` finished, so later
+   * workers started the same way skip most compiling.
+   */
+  CODE_CACHE: 'code-cache',
 } as const;
 
 /** Configuration the host sends in the preamble. */
@@ -49,6 +55,8 @@ export interface WorkerConfig {
   graceMs: number;
   /** `SWITCHYARD_DEBUG` level: 0 off, 1 trace file, 2 stderr. */
   debug: number;
+  /** Send a `CODE_CACHE` channel after the first `remoteExec` (also done when the cache sent was rejected). */
+  produceCache?: boolean | undefined;
 }
 
 /** What `remoteExec` sends. */
@@ -85,6 +93,11 @@ export interface RemoteInfo {
   arch: string;
   cwd: string;
   hostname: string;
+  /**
+   * The V8 code cache the host sent with the bundle: `'accepted'`, `'rejected'` (it did not fit
+   * this node; the worker then makes a fresh one) or `'none'`.
+   */
+  codeCache: 'accepted' | 'rejected' | 'none';
 }
 
 /** What `RSync` sends to open a target. */

@@ -23,6 +23,8 @@ export interface SpawnWorkerOptions {
   /** The worker source (the bundle) and its config: written as the preamble. */
   source: string;
   config: WorkerConfig;
+  /** A V8 code cache of `source` made by an earlier worker (see `Target.CODE_CACHE`). */
+  codeCache?: Uint8Array | undefined;
 }
 
 /** A started worker process and its protocol socket. */
@@ -51,6 +53,6 @@ export function spawnWorker(options: SpawnWorkerOptions): SpawnedWorker {
     extraPipes: 1,
   });
   const socket = proc.pipes[0] as Socket;
-  socket.write(buildPreamble(options.source, options.config));
+  socket.write(buildPreamble(options.source, options.config, options.codeCache));
   return { process: proc, socket };
 }

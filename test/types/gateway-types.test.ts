@@ -205,6 +205,7 @@ export async function gatewayChecks(gw: Gateway): Promise<void> {
       arch: string;
       cwd: string;
       hostname: string;
+      codeCache: 'accepted' | 'rejected' | 'none';
     }
   >(true);
   const info = await gw.remoteInfo({ update: true, timeout: 1000, signal: AbortSignal.timeout(1000) });
