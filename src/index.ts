@@ -32,4 +32,5 @@ export {
 export type { ManagerConnectOptions } from './rpc/session.ts';
 export { openDatabase, type ManagerDatabase } from './manager/database.ts';
 export * from './errors.ts';
+export type { WaitOptions } from './util/timers.ts';
 export { VERSION } from './version.ts';

@@ -26,8 +26,8 @@ import { channelToStream, type ChannelStreamOptions } from './stream.ts';
 
 /**
  * The multiplexer side of a channel. Internal: implemented by `ChannelMux`; exported only so that
- * the two files can share it.
- * @internal
+ * the two files can share it. Kept in the published declarations because the {@link Channel}
+ * constructor names it.
  */
 export interface ChannelHost {
   /** Name of the peer, used as the origin of {@link RemoteError}s. */
@@ -136,7 +136,7 @@ export class Channel implements AsyncIterable<unknown> {
   private iterating = false;
   private closeWaiters: Array<Deferred<void>> = [];
 
-  /** @internal Use `ChannelMux.open()`. */
+  /** Not for direct use: channels come from `ChannelMux.open()` or `Gateway.remoteExec()`. */
   constructor(host: ChannelHost, id: number, window: number, sendCredit: number, announced: boolean) {
     this._host = host;
     this.id = id;

@@ -172,7 +172,7 @@ export class Client {
   private readonly closeHandlers: Array<() => void> = [];
   private readonly serviceGoneHandlers = new Set<(service: string) => void>();
 
-  /** @internal use {@link connect} */
+  /** Not for direct use: use {@link connect}. */
   constructor(
     private readonly session: Session,
     private readonly options: ConnectOptions,

@@ -43,6 +43,21 @@ export interface GatewayOptions {
   signal?: AbortSignal | undefined;
 }
 
+/** Options of {@link Gateway.terminate}, `Group.terminate` and `WorkerServer.close`. */
+export interface TerminateOptions {
+  /**
+   * Milliseconds each worker gets to exit after the hang-up before it is killed (default 2000).
+   * The whole call takes at most about this plus one second, whatever the workers do (a group
+   * does it once per round of `via=` nesting).
+   */
+  timeout?: number | undefined;
+  /**
+   * Ends the graceful wait early: when it aborts (or has aborted), workers still running are
+   * killed at once. The call still resolves; it never rejects with `AbortError`.
+   */
+  signal?: AbortSignal | undefined;
+}
+
 /** Processes of live gateways, killed when this process exits. */
 const live = new Set<Gateway>();
 let exitHookInstalled = false;
@@ -86,7 +101,7 @@ export class Gateway {
   private exitInfo: ExitInfo | undefined;
   private readonly exited: Promise<ExitInfo>;
 
-  /** @internal Use `makeGateway`. */
+  /** Not for direct use: create gateways with `makeGateway` or `Group.makeGateway`. */
   constructor(id: string, spec: XSpec, mux: ChannelMux, io: GatewayIO, info: RemoteInfo) {
     this.id = id;
     this.spec = spec;
@@ -120,11 +135,15 @@ export class Gateway {
    * unless the code set a callback on it. `kwargs` (any sendable value) is the code's second
    * argument (`kwargs` in a string source).
    *
+   * `K`, the type of `kwargs`, is inferred from `kwargs` or from the function's annotated second
+   * parameter, and the two must agree: `remoteExec((ch, kw: { n: number }) => ..., { n: 'x' })`
+   * does not compile.
+   *
    * Throws `RemoteSourceError` (a function that uses variables of its enclosing scope, a native
    * function, a class), `EncodeError` (kwargs), and `ConnectionClosedError` after {@link exit} or
    * when the worker is gone.
    */
-  remoteExec(source: RemoteSource, kwargs?: unknown): Channel {
+  remoteExec<K = unknown>(source: RemoteSource<K>, kwargs?: K): Channel {
     this.assertOpen();
     const req = prepareSource(source, kwargs);
     return this.mux.open(Target.EXEC, req);
@@ -208,18 +227,24 @@ export class Gateway {
   }
 
   /**
-   * {@link exit}, then {@link join} for `timeout` ms (default 2000), then {@link kill} and a
-   * bounded wait for the process to be reaped. Never hangs; never rejects.
+   * {@link exit}, then {@link join} for `timeout` ms (default 2000) or until `signal` aborts, then
+   * {@link kill} and a bounded wait (1 s) for the process to be reaped. Never hangs; never
+   * rejects (not even when `signal` aborts). Safe to call twice.
    */
-  async terminate(options?: { timeout?: number }): Promise<void> {
+  async terminate(options?: TerminateOptions): Promise<void> {
     this.exit();
     try {
-      await this.join({ timeout: options?.timeout ?? 2000 });
+      await this.join({ timeout: options?.timeout ?? 2000, signal: options?.signal });
     } catch {
       trace(() => `gateway ${this.id}: did not exit in time, killing`);
       this.kill();
       await this.join({ timeout: 1000 }).catch(() => {});
     }
+  }
+
+  /** {@link terminate} with the default timeout (for `await using`). */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.terminate();
   }
 
   /** How the worker ended, once it has. */

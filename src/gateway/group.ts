@@ -4,19 +4,10 @@
  */
 import { GatewaySpecError } from '../errors.ts';
 import { trace } from '../worker/trace.ts';
-import { Gateway, startGateway, type GatewayOptions } from './gateway.ts';
+import { Gateway, startGateway, type GatewayOptions, type TerminateOptions } from './gateway.ts';
 import { MultiChannel } from './multi-channel.ts';
 import type { RemoteSource } from './source.ts';
 import { XSpec } from './spec.ts';
-
-/** Options of {@link Group.terminate}. */
-export interface TerminateOptions {
-  /**
-   * Milliseconds each worker gets to exit after the hang-up before it is killed (default 2000).
-   * The whole call takes at most about twice this, whatever the workers do.
-   */
-  timeout?: number;
-}
 
 /**
  * A set of gateways. Ids are `gw0`, `gw1`, ... unless the spec has `id=`; the counter keeps
@@ -116,29 +107,39 @@ export class Group implements Iterable<Gateway> {
     return [...this.gateways][Symbol.iterator]();
   }
 
-  /** Runs `source` on every gateway; returns their channels as one {@link MultiChannel}. */
-  remoteExec(source: RemoteSource, kwargs?: unknown): MultiChannel {
+  /**
+   * Runs `source` on every gateway; returns their channels as one {@link MultiChannel}. Same
+   * contract as {@link Gateway.remoteExec}, including how `K` (the type of `kwargs`) is checked.
+   */
+  remoteExec<K = unknown>(source: RemoteSource<K>, kwargs?: K): MultiChannel {
     return new MultiChannel(this.gateways.map((g) => g.remoteExec(source, kwargs)));
   }
 
   /**
    * Terminates every gateway: hangs up on each (`via=` and `installvia=` gateways before the ones they
    * run through), waits up to `timeout` ms per round for the workers to exit, and kills the ones
-   * that did not. Never rejects; safe to call twice.
+   * that did not; once `signal` aborts, the rounds left kill at once. Never rejects (not even
+   * when `signal` aborts); safe to call twice.
    */
   async terminate(options?: TerminateOptions): Promise<void> {
     const timeout = options?.timeout ?? 2000;
+    const signal = options?.signal;
     let rounds = 0;
     while (this.gateways.length > 0 && rounds++ < 16) {
       const viaHosts = new Set(this.gateways.map((g) => g.spec.via ?? g.spec.installvia).filter((v): v is string => v !== undefined));
       const round = this.gateways.filter((g) => !viaHosts.has(g.id));
       trace(() => `group terminate: ${round.map((g) => g.id).join(', ')}`);
-      await Promise.all(round.map((g) => g.terminate({ timeout })));
+      await Promise.all(round.map((g) => g.terminate({ timeout, signal })));
       for (const g of round) {
         const i = this.gateways.indexOf(g);
         if (i >= 0) this.gateways.splice(i, 1);
       }
     }
+  }
+
+  /** {@link terminate} with the default timeout (for `await using`). */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.terminate();
   }
 
   /** `<Group ['gw0', 'gw1']>` */

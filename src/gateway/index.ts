@@ -18,17 +18,22 @@
  * ```
  * @module
  */
-export { makeGateway, defaultGroup, Group, type TerminateOptions } from './group.ts';
-export { Gateway, type GatewayOptions } from './gateway.ts';
-export { MultiChannel, ReceiveQueue } from './multi-channel.ts';
+export { makeGateway, defaultGroup, Group } from './group.ts';
+export { Gateway, type GatewayOptions, type TerminateOptions } from './gateway.ts';
+export { MultiChannel, ReceiveQueue, type ReceiveQueueEntry } from './multi-channel.ts';
 export { XSpec, type GatewayType } from './spec.ts';
 export { RSync, type RSyncOptions, type RSyncTargetOptions, type RSyncStats, type RSyncProgress, type RSyncEntryKind } from './rsync.ts';
 export { startWorkerServer, type WorkerServer, type WorkerServerOptions } from './socket-server.ts';
-export { type RemoteSource } from './source.ts';
+export { type RemoteSource, type RemoteFunction } from './source.ts';
 export { type OutputOption, type ExitInfo } from './io.ts';
 export { type RemoteInfo, type RemoteStatus } from '../worker/protocol.ts';
 export { Channel, type CallbackOptions, type ChannelStreamOptions } from '../channel/index.ts';
+export { type WaitOptions } from '../util/timers.ts';
 export {
+  SwitchyardError,
+  ConnectionClosedError,
+  QueueFullError,
+  MessageTooLargeError,
   RemoteError,
   TimeoutError,
   AbortError,

@@ -10,6 +10,7 @@ import { GatewayServerError } from '../errors.ts';
 import type { Attr, NetHooks } from '../hooks/types.ts';
 import { listen, type ServerTlsOptions } from '../transport/tcp.ts';
 import { SocketWorkerHost } from '../worker/socket-serve.ts';
+import type { TerminateOptions } from './gateway.ts';
 import { workerSource } from './worker-source.ts';
 
 /** Shortest shared secret accepted, characters. */
@@ -41,7 +42,7 @@ export interface WorkerServerOptions {
   log?: ((line: string) => void) | undefined;
 }
 
-/** A running socket-gateway server. */
+/** A running socket-gateway server. Close it with {@link WorkerServer.close} or `await using`. */
 export interface WorkerServer {
   readonly host: string;
   readonly port: number;
@@ -51,9 +52,14 @@ export interface WorkerServer {
   readonly workers: number;
   /**
    * Stops accepting, hangs up on every worker (they finish within their grace time), kills those
-   * still running after `timeout` ms (default 2000) and resolves when all are gone. Safe to call twice.
+   * still running after `timeout` ms (default 2000) or as soon as `signal` aborts, and resolves
+   * when all are gone (at most about a second after the kill). Never rejects with `AbortError`.
+   * Safe to call twice: a later call returns the same Promise, and its `signal` can still cut the
+   * wait short.
    */
-  close(options?: { timeout?: number }): Promise<void>;
+  close(options?: TerminateOptions): Promise<void>;
+  /** {@link close} with the default timeout. */
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 /**
@@ -99,6 +105,33 @@ export async function startWorkerServer(options: WorkerServerOptions): Promise<W
   });
 
   let closed: Promise<void> | undefined;
+  let workersGone = false;
+  // A second close of the host kills every worker at once, which also ends the first one's wait.
+  const killNow = (): void => {
+    if (!workersGone) void host.close(0).catch(() => {});
+  };
+  const close = (opts?: TerminateOptions): Promise<void> => {
+    const signal = opts?.signal;
+    if (closed === undefined) {
+      closed = (async () => {
+        const stopListening = listener.close();
+        try {
+          await host.close(signal?.aborted ? 0 : (opts?.timeout ?? 2000));
+        } finally {
+          workersGone = true;
+        }
+        await stopListening;
+      })();
+    } else if (signal?.aborted) {
+      killNow();
+    }
+    if (signal && !signal.aborted && !workersGone) {
+      signal.addEventListener('abort', killNow, { once: true });
+      const detach = (): void => signal.removeEventListener('abort', killNow);
+      closed.then(detach, detach);
+    }
+    return closed;
+  };
   return {
     host: listener.host,
     port: listener.port,
@@ -108,13 +141,7 @@ export async function startWorkerServer(options: WorkerServerOptions): Promise<W
     get workers() {
       return host.workers;
     },
-    close(opts) {
-      closed ??= (async () => {
-        const stopListening = listener.close();
-        await host.close(opts?.timeout ?? 2000);
-        await stopListening;
-      })();
-      return closed;
-    },
+    close,
+    [Symbol.asyncDispose]: () => close(),
   };
 }

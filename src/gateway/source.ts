@@ -15,16 +15,19 @@ import type { Channel } from '../channel/channel.ts';
 import type { ExecRequest } from '../worker/protocol.ts';
 
 /**
+ * Code `remoteExec` sends as a function: called in the worker as `fn(channel, kwargs)`, sync or
+ * async. `K` is the type of `kwargs` (what `remoteExec` was given, or `undefined`).
+ */
+export type RemoteFunction<K = unknown> = (channel: Channel, kwargs: K) => unknown;
+
+/**
  * What `remoteExec` runs: a function `(channel, kwargs) => ...` (sync or async), a string of
  * JavaScript (a script body with `channel`, `kwargs` and `require` in scope; top-level `await`
  * allowed), or a module file given as a `file:` URL or `{ module: path }` (read at call time,
- * run like a string, with its real file name in stack traces).
+ * run like a string, with its real file name in stack traces). `K` is the type of the kwargs a
+ * function source takes; the other forms take any kwargs.
  */
-export type RemoteSource =
-  | ((channel: Channel, kwargs: never) => unknown)
-  | string
-  | URL
-  | { module: string };
+export type RemoteSource<K = unknown> = RemoteFunction<K> | string | URL | { module: string };
 
 type InspectorSession = {
   post(method: string, params: object, cb: (err: Error | null, result: unknown) => void): void;
@@ -149,7 +152,7 @@ function functionExpression(fn: Function): string {
  * variables of its enclosing scope (naming them), a native/bound function or a class, and a
  * `TypeError` for anything else that is not a source.
  */
-export function prepareSource(source: RemoteSource, kwargs: unknown): ExecRequest {
+export function prepareSource<K>(source: RemoteSource<K>, kwargs: K | undefined): ExecRequest {
   if (typeof source === 'function') {
     const text = functionExpression(source);
     const captured = capturedNames(source);

@@ -219,7 +219,7 @@ export class UsersTable extends Table {
   readonly #dummySalt = randomBytes(PASSWORD_HASH.saltLength);
   readonly #dummyKey = randomBytes(PASSWORD_HASH.keyLength);
 
-  /** @internal Created by {@link openDatabase}. */
+  /** Not for direct use: created by {@link openDatabase}. */
   constructor(owner: ManagerDatabase, db: Sqlite) {
     super(owner);
     db.exec(
@@ -437,7 +437,7 @@ export class HostnamesTable extends Table {
   readonly #all: Statement;
   readonly #has: Statement;
 
-  /** @internal Created by {@link openDatabase}; seeds the localhost aliases when the table is empty. */
+  /** Not for direct use: created by {@link openDatabase}; seeds the localhost aliases when the table is empty. */
   constructor(owner: ManagerDatabase, db: Sqlite) {
     super(owner);
     db.exec('CREATE TABLE IF NOT EXISTS auth_hostnames (hostname TEXT NOT NULL, UNIQUE(hostname));');
@@ -518,7 +518,7 @@ export class ConnectionsTable extends Table {
   #written = 0;
   #lastError: SwitchyardError | undefined;
 
-  /** @internal Created by {@link openDatabase}. */
+  /** Not for direct use: created by {@link openDatabase}. */
   constructor(owner: ManagerDatabase, db: Sqlite, limit: number, delayMs: number) {
     super(owner);
     db.exec(
@@ -671,7 +671,7 @@ export class ManagerDatabase {
   readonly connections: ConnectionsTable;
   #db: Sqlite | undefined;
 
-  /** @internal Use {@link openDatabase}. */
+  /** Not for direct use: use {@link openDatabase}. */
   constructor(path: string, db: Sqlite, options: OpenDatabaseOptions) {
     this.path = path;
     this.#db = db;

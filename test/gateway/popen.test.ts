@@ -12,6 +12,7 @@ import {
   RemoteError,
   RemoteSourceError,
 } from '../../src/errors.ts';
+import type { Gateway } from '../../src/gateway/gateway.ts';
 import { Group } from '../../src/gateway/group.ts';
 import { processAlive, runScript, tempDir, until } from './helpers.ts';
 
@@ -232,6 +233,70 @@ describe('termination', () => {
     assert.equal(processAlive(gw.pid as number), false);
   });
 
+  test('terminate - aborting the signal ends the graceful wait: a busy worker is killed at once, and terminate resolves', { timeout: 15_000 }, async () => {
+    const g = new Group({ output: 'ignore' });
+    try {
+      const gw = await g.makeGateway('popen');
+      const ch = gw.remoteExec('await channel.send("spinning"); await new Promise((r) => setTimeout(r, 20)); for (;;) {}');
+      assert.equal(await ch.receive(T), 'spinning');
+      const ac = new AbortController();
+      const started = Date.now();
+      const terminated = gw.terminate({ timeout: 60_000, signal: ac.signal });
+      setTimeout(() => ac.abort(new Error('shutting down')), 100).unref();
+      await terminated;
+      const took = Date.now() - started;
+      // Without the abort it would wait the 60 s timeout (or the worker's 10.5 s hang-up guard).
+      assert.ok(took >= 90 && took < 5000, `terminate took ${took} ms`);
+      assert.equal(gw.exitStatus?.signal, 'SIGKILL');
+      assert.equal(processAlive(gw.pid as number), false);
+      // A second terminate, even with an aborted signal, resolves at once.
+      await gw.terminate({ signal: AbortSignal.abort() });
+    } finally {
+      await g.terminate({ timeout: 500 });
+    }
+  });
+
+  test('terminate - a signal aborted before the call kills right after the hang-up; one that never aborts changes nothing', { timeout: 15_000 }, async () => {
+    const g = new Group({ output: 'ignore' });
+    try {
+      const busy = await g.makeGateway('popen');
+      const ch = busy.remoteExec('await channel.send("spinning"); await new Promise((r) => setTimeout(r, 20)); for (;;) {}');
+      assert.equal(await ch.receive(T), 'spinning');
+      const started = Date.now();
+      await busy.terminate({ timeout: 60_000, signal: AbortSignal.abort() });
+      assert.ok(Date.now() - started < 3000, `terminate took ${Date.now() - started} ms`);
+      assert.equal(busy.exitStatus?.signal, 'SIGKILL');
+
+      const idle = await g.makeGateway('popen');
+      const pending = new AbortController();
+      await idle.terminate({ timeout: 5000, signal: pending.signal });
+      assert.deepEqual(idle.exitStatus, { code: 0, signal: null });
+    } finally {
+      await g.terminate({ timeout: 500 });
+    }
+  });
+
+  test('dispose - await using terminates the gateway gracefully at the end of the block, also when the block throws', { timeout: 20_000 }, async () => {
+    let kept: Gateway | undefined;
+    {
+      await using gw = await group.makeGateway('popen');
+      kept = gw;
+      assert.equal(await gw.remoteExec('channel.send(kwargs.n + 1)', { n: 1 }).receive(T), 2);
+    }
+    assert.deepEqual(kept.exitStatus, { code: 0, signal: null });
+    assert.equal(processAlive(kept.pid as number), false);
+    assert.equal(group.has(kept), false);
+
+    let thrownIn: Gateway | undefined;
+    await assert.rejects(async () => {
+      await using gw = await group.makeGateway('popen');
+      thrownIn = gw;
+      throw new Error('boom');
+    }, /boom/);
+    assert.deepEqual(thrownIn?.exitStatus, { code: 0, signal: null });
+    assert.equal(processAlive(thrownIn?.pid as number), false);
+  });
+
   test('connection loss - a killed worker ends receives with EOF, callbacks get their endmarker once', async () => {
     const gw = await group.makeGateway('popen');
     const a = gw.remoteExec('await new Promise(() => {})');
@@ -338,6 +403,41 @@ describe('group', () => {
       await assert.rejects(mc3.waitClose(T), (e: unknown) => e instanceof RemoteError && e.remoteMessage === 'one failed');
     } finally {
       await g.terminate({ timeout: 1000 });
+    }
+  });
+
+  test('group - terminate with an aborted signal kills every busy worker at once and still resolves', { timeout: 20_000 }, async () => {
+    const g = await Group.create(['popen', 'popen//id=second'], { output: 'ignore' });
+    try {
+      const mc = g.remoteExec('await channel.send("spinning"); await new Promise((r) => setTimeout(r, 20)); for (;;) {}');
+      assert.deepEqual(await mc.receiveEach(T), ['spinning', 'spinning']);
+      const gws = [...g];
+      const started = Date.now();
+      await g.terminate({ timeout: 60_000, signal: AbortSignal.timeout(100) });
+      const took = Date.now() - started;
+      assert.ok(took >= 90 && took < 5000, `terminate took ${took} ms`);
+      assert.deepEqual(gws.map((gw) => gw.exitStatus?.signal), ['SIGKILL', 'SIGKILL']);
+      assert.ok(gws.every((gw) => !processAlive(gw.pid as number)));
+      assert.equal(g.size, 0);
+    } finally {
+      await g.terminate({ timeout: 500 });
+    }
+  });
+
+  test('group - await using terminates every gateway of the group at the end of the block', { timeout: 20_000 }, async () => {
+    let members: Gateway[] = [];
+    {
+      await using g = new Group({ output: 'ignore' });
+      await g.makeGateway('popen');
+      await g.makeGateway('popen');
+      members = [...g];
+      const mc = g.remoteExec((channel, kwargs) => channel.send(kwargs.tag), { tag: 't' });
+      assert.deepEqual(await mc.receiveEach({ ...T, withChannel: true }), [...mc].map((ch) => [ch, 't']));
+    }
+    assert.equal(members.length, 2);
+    for (const gw of members) {
+      assert.deepEqual(gw.exitStatus, { code: 0, signal: null });
+      assert.equal(processAlive(gw.pid as number), false);
     }
   });
 

@@ -1,6 +1,8 @@
 /**
  * Socket gateways against the real `switchyard worker --listen` server, run as a child process:
  * the shared secret, many gateways at once, forwarded output, TLS, hooks, and no leftover workers.
+ * The server's own close and dispose are tested in process (`startWorkerServer`), with real
+ * worker processes.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -9,6 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { GatewaySpecError, GatewayStartError } from '../../src/errors.ts';
 import { Group } from '../../src/gateway/group.ts';
+import { startWorkerServer } from '../../src/gateway/socket-server.ts';
 import { processAlive, tempDir, until } from './helpers.ts';
 import { runSwitchyard, startServer, type ServerProcess } from './server.ts';
 
@@ -176,5 +179,70 @@ describe('socket gateway over TLS', { timeout: 120_000 }, () => {
       group.makeGateway(`socket=127.0.0.1:${server.port}//tls`),
       (e: unknown) => e instanceof GatewayStartError && /self[- ]signed certificate/i.test(e.message),
     );
+  });
+});
+
+describe('socket server in process - close and dispose', { timeout: 60_000 }, () => {
+  const secret = randomBytes(24).toString('hex');
+  const group = new Group({ output: 'ignore', secret });
+  const BUSY = 'await channel.send("spinning"); await new Promise((r) => setTimeout(r, 20)); for (;;) {}';
+
+  after(() => group.terminate({ timeout: 500 }));
+
+  test('socket server - close with an aborted signal kills a busy worker at once instead of waiting the timeout', { timeout: 20_000 }, async () => {
+    const server = await startWorkerServer({ port: 0, secret });
+    try {
+      const gw = await group.makeGateway(`socket=127.0.0.1:${server.port}`);
+      const pid = (await gw.remoteInfo(T)).pid;
+      assert.equal(await gw.remoteExec(BUSY).receive(T), 'spinning');
+      assert.equal(server.workers, 1);
+      const started = Date.now();
+      await server.close({ timeout: 60_000, signal: AbortSignal.timeout(100) });
+      const took = Date.now() - started;
+      // Without the abort the server would wait the 60 s timeout (or its 10 s kill guard).
+      assert.ok(took >= 90 && took < 5000, `close took ${took} ms`);
+      assert.equal(server.workers, 0);
+      assert.equal(processAlive(pid), false);
+      await gw.join(T);
+    } finally {
+      await server.close({ timeout: 500 });
+    }
+  });
+
+  test('socket server - a second close returns the same Promise, and its signal cuts the first close short', { timeout: 20_000 }, async () => {
+    const server = await startWorkerServer({ port: 0, secret });
+    try {
+      const gw = await group.makeGateway(`socket=127.0.0.1:${server.port}`);
+      const pid = (await gw.remoteInfo(T)).pid;
+      assert.equal(await gw.remoteExec(BUSY).receive(T), 'spinning');
+      const started = Date.now();
+      const first = server.close({ timeout: 60_000 });
+      const second = server.close({ signal: AbortSignal.timeout(100) });
+      assert.equal(second, first);
+      await first;
+      const took = Date.now() - started;
+      assert.ok(took >= 90 && took < 5000, `close took ${took} ms`);
+      assert.equal(processAlive(pid), false);
+      // Closed: a third call, even with an aborted signal, resolves at once.
+      await server.close({ signal: AbortSignal.abort() });
+    } finally {
+      await server.close({ timeout: 500 });
+    }
+  });
+
+  test('socket server - await using closes the server: workers hang up and exit, and no new connection is accepted', { timeout: 20_000 }, async () => {
+    let port = 0;
+    let pid = 0;
+    {
+      await using server = await startWorkerServer({ port: 0, secret });
+      port = server.port;
+      const gw = await group.makeGateway(`socket=127.0.0.1:${port}`);
+      pid = (await gw.remoteInfo(T)).pid;
+      assert.equal(await gw.remoteExec('channel.send(kwargs.n * 2)', { n: 21 }).receive(T), 42);
+      assert.equal(server.workers, 1);
+    }
+    assert.ok(pid > 0 && port > 0);
+    assert.equal(processAlive(pid), false);
+    await assert.rejects(group.makeGateway(`socket=127.0.0.1:${port}`, { startTimeout: 5000 }), GatewayStartError);
   });
 });

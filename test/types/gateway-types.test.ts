@@ -4,6 +4,9 @@
  * turns into `any`, or a misuse that starts to compile fails `tsc -p tsconfig.json`. The functions
  * below are never called; the tests at the end only make node:test report the file and check that
  * the runtime exports match the typed ones.
+ *
+ * The declarations published in dist/ are emitted with `stripInternal`, so `@internal` members
+ * (`gw._serve`, `queue._push`, ...) exist here but not for users: these checks do not use them.
  */
 import assert from 'node:assert/strict';
 import type { Duplex } from 'node:stream';
@@ -13,6 +16,7 @@ import {
   AbortError,
   Channel,
   ChannelClosedError,
+  ConnectionClosedError,
   ChannelEOFError,
   ChannelUsageError,
   defaultGroup,
@@ -23,13 +27,16 @@ import {
   GatewayStartError,
   Group,
   makeGateway,
+  MessageTooLargeError,
   MultiChannel,
+  QueueFullError,
   ReceiveQueue,
   RemoteError,
   RemoteSourceError,
   RSync,
   RSyncError,
   startWorkerServer,
+  SwitchyardError,
   TimeoutError,
   XSpec,
   type CallbackOptions,
@@ -38,6 +45,8 @@ import {
   type GatewayOptions,
   type GatewayType,
   type OutputOption,
+  type ReceiveQueueEntry,
+  type RemoteFunction,
   type RemoteInfo,
   type RemoteSource,
   type RemoteStatus,
@@ -47,9 +56,11 @@ import {
   type RSyncStats,
   type RSyncTargetOptions,
   type TerminateOptions,
+  type WaitOptions,
   type WorkerServer,
   type WorkerServerOptions,
 } from '../../src/gateway/index.ts';
+import type { WaitOptions as MainWaitOptions } from '../../src/index.ts';
 
 /** True only when `A` and `B` are the same type (`any` equals only `any`, `unknown` only `unknown`). */
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
@@ -61,7 +72,7 @@ function same<A, B>(_check: Equal<A, B>): void {}
 /** Compiles only when `A` is assignable to `B`: `assignable<A, B>(true)`. */
 function assignable<A, B>(_check: Extends<A, B>): void {}
 
-/** The options every waiting call takes (`WaitOptions`, not exported by the entry point). */
+/** The options every waiting call takes, spelled out (the exported `WaitOptions` is pinned to it). */
 type Wait = { timeout?: number | undefined; signal?: AbortSignal | undefined };
 
 /** Every value the entry point exports; adding or removing one is a deliberate API change. */
@@ -71,18 +82,22 @@ const VALUE_EXPORTS = [
   'ChannelClosedError',
   'ChannelEOFError',
   'ChannelUsageError',
+  'ConnectionClosedError',
   'EncodeError',
   'Gateway',
   'GatewayServerError',
   'GatewaySpecError',
   'GatewayStartError',
   'Group',
+  'MessageTooLargeError',
   'MultiChannel',
+  'QueueFullError',
   'RSync',
   'RSyncError',
   'ReceiveQueue',
   'RemoteError',
   'RemoteSourceError',
+  'SwitchyardError',
   'TimeoutError',
   'XSpec',
   'defaultGroup',
@@ -93,6 +108,15 @@ const VALUE_EXPORTS = [
 // Never called: only type-checked.
 export async function entryPointChecks(): Promise<void> {
   same<keyof typeof gatewayApi, (typeof VALUE_EXPORTS)[number]>(true);
+
+  // WaitOptions, exported by switchyard/gateway and by switchyard.
+  same<WaitOptions, Wait>(true);
+  same<MainWaitOptions, WaitOptions>(true);
+  const waitOptions: WaitOptions = { timeout: 100, signal: AbortSignal.timeout(100) };
+  void waitOptions;
+  // @ts-expect-error timeout is a number of milliseconds
+  const badWait: WaitOptions = { timeout: '100ms' };
+  void badWait;
 
   // makeGateway(spec?, options?) resolves a Gateway.
   same<Parameters<typeof makeGateway>, [spec?: string | XSpec, options?: GatewayOptions]>(true);
@@ -157,10 +181,14 @@ export async function gatewayChecks(gw: Gateway): Promise<void> {
   // @ts-expect-error alive is a read-only getter
   gw.alive = false;
 
-  // remoteExec(source, kwargs?) returns the Channel at once.
+  // remoteExec<K>(source, kwargs?) returns the Channel at once; K is the type of kwargs.
   same<Parameters<Gateway['remoteExec']>, [source: RemoteSource, kwargs?: unknown]>(true);
+  same<Parameters<Gateway['remoteExec']>, [source: RemoteSource<unknown>, kwargs?: unknown]>(true);
   same<ReturnType<Gateway['remoteExec']>, Channel>(true);
-  same<RemoteSource, ((channel: Channel, kwargs: never) => unknown) | string | URL | { module: string }>(true);
+  same<RemoteSource, ((channel: Channel, kwargs: unknown) => unknown) | string | URL | { module: string }>(true);
+  same<RemoteSource<{ n: number }>, RemoteFunction<{ n: number }> | string | URL | { module: string }>(true);
+  same<RemoteFunction<{ n: number }>, (channel: Channel, kwargs: { n: number }) => unknown>(true);
+  same<RemoteFunction, (channel: Channel, kwargs: unknown) => unknown>(true);
   const fromFunction: Channel = gw.remoteExec(async (channel) => {
     same<typeof channel, Channel>(true);
     for await (const n of channel) await channel.send((n as number) * 2);
@@ -171,6 +199,30 @@ export async function gatewayChecks(gw: Gateway): Promise<void> {
   const fromUrl = gw.remoteExec(new URL('file:///tmp/remote.js'), { n: 1 });
   const fromModule = gw.remoteExec({ module: '/tmp/remote.js' });
   void [fromFunction, withKwargs, syncFunction, fromString, fromUrl, fromModule];
+  // K is inferred from kwargs, so the documented unannotated form compiles and is typed.
+  gw.remoteExec((channel, kwargs) => channel.send(kwargs.x), { x: 1 });
+  gw.remoteExec(
+    (channel, kwargs) => {
+      same<typeof kwargs, { n: number; tags: string[] }>(true);
+      return kwargs.tags.length + kwargs.n;
+    },
+    { n: 1, tags: ['a'] },
+  );
+  // A string or module source takes any kwargs.
+  gw.remoteExec('channel.send(kwargs.n)', { n: 1 });
+  gw.remoteExec({ module: '/tmp/remote.js' }, [1, 2, 3]);
+  const typedSource: RemoteSource<{ n: number }> = (channel, kwargs) => channel.send(kwargs.n + 1);
+  gw.remoteExec(typedSource, { n: 1 });
+  // @ts-expect-error kwargs do not match the annotated parameter type ({ n: number })
+  gw.remoteExec((channel, kwargs: { n: number }) => kwargs.n, { n: 'x' });
+  // @ts-expect-error kwargs lack a property the annotated parameter requires
+  gw.remoteExec((channel, kwargs: { n: number; m: string }) => kwargs.m, { n: 1 });
+  // @ts-expect-error kwargs have a property the annotated parameter does not declare
+  gw.remoteExec((channel, kwargs: { n: number }) => kwargs.n, { n: 1, extra: true });
+  // @ts-expect-error kwargs do not match a typed RemoteSource
+  gw.remoteExec(typedSource, { n: '1' });
+  // @ts-expect-error without kwargs they are unknown: the code cannot read a property of them
+  gw.remoteExec((channel, kwargs) => kwargs.x);
   // @ts-expect-error a number is not a source
   gw.remoteExec(42);
   // @ts-expect-error the source is required
@@ -234,14 +286,27 @@ export async function gatewayChecks(gw: Gateway): Promise<void> {
   await gw.join({ timeout: 2000 });
   await gw.join({ signal: AbortSignal.timeout(2000) });
   gw.kill();
+  same<Parameters<Gateway['terminate']>, [options?: TerminateOptions]>(true);
+  same<TerminateOptions, { timeout?: number | undefined; signal?: AbortSignal | undefined }>(true);
   await gw.terminate({ timeout: 500 });
+  await gw.terminate({ timeout: 60_000, signal: AbortSignal.timeout(500) });
+  await gw.terminate({ signal: new AbortController().signal });
   await gw.terminate();
+  // Gateway is AsyncDisposable: `await using` terminates it with the defaults.
+  assignable<Gateway, AsyncDisposable>(true);
+  same<ReturnType<Gateway[typeof Symbol.asyncDispose]>, Promise<void>>(true);
+  {
+    await using disposed = await makeGateway('popen');
+    void disposed;
+  }
   // @ts-expect-error join takes an options object, not a bare number of milliseconds
   void gw.join(2000);
   // @ts-expect-error unknown option name (it is timeout)
   void gw.join({ timout: 2000 });
   // @ts-expect-error terminate's timeout is a number
   void gw.terminate({ timeout: '2s' });
+  // @ts-expect-error signal is an AbortSignal, not an AbortController
+  void gw.terminate({ signal: new AbortController() });
 }
 
 // Never called: only type-checked.
@@ -351,13 +416,32 @@ export async function groupChecks(group: Group): Promise<void> {
 
   // remoteExec on all, terminate.
   same<ReturnType<Group['remoteExec']>, MultiChannel>(true);
+  same<Parameters<Group['remoteExec']>, [source: RemoteSource, kwargs?: unknown]>(true);
   const mc: MultiChannel = group.remoteExec((channel) => channel.send(process.pid));
   void mc;
+  group.remoteExec(
+    (channel, kwargs) => {
+      same<typeof kwargs, { tag: string }>(true);
+      return channel.send(kwargs.tag);
+    },
+    { tag: 't' },
+  );
+  // @ts-expect-error kwargs do not match the annotated parameter type
+  group.remoteExec((channel, kwargs: { tag: string }) => kwargs.tag, { tag: 1 });
   same<Parameters<Group['terminate']>, [options?: TerminateOptions]>(true);
   same<ReturnType<Group['terminate']>, Promise<void>>(true);
-  same<TerminateOptions, { timeout?: number }>(true);
   await group.terminate({ timeout: 1000 });
+  await group.terminate({ timeout: 1000, signal: AbortSignal.timeout(100) });
   await defaultGroup.terminate();
+  // Group is AsyncDisposable: `await using` terminates every gateway with the defaults.
+  assignable<Group, AsyncDisposable>(true);
+  same<ReturnType<Group[typeof Symbol.asyncDispose]>, Promise<void>>(true);
+  {
+    await using scoped = new Group({ output: 'ignore' });
+    await scoped.makeGateway('popen');
+  }
+  // @ts-expect-error signal is an AbortSignal
+  void group.terminate({ signal: true });
   // @ts-expect-error timeout is a number of milliseconds
   void group.terminate({ timeout: '1s' });
   // @ts-expect-error a spec is a string or an XSpec
@@ -365,7 +449,7 @@ export async function groupChecks(group: Group): Promise<void> {
 }
 
 // Never called: only type-checked.
-export async function multiChannelChecks(mc: MultiChannel, a: Channel, b: Channel): Promise<void> {
+export async function multiChannelChecks(mc: MultiChannel, a: Channel, b: Channel, withChannelFlag: boolean): Promise<void> {
   const built = new MultiChannel([a, b]);
   void built;
   assignable<MultiChannel, Iterable<Channel>>(true);
@@ -387,16 +471,56 @@ export async function multiChannelChecks(mc: MultiChannel, a: Channel, b: Channe
   same<typeof none, unknown[]>(true);
   const pairs = await mc.receiveEach({ timeout: 100, withChannel: true });
   same<typeof pairs, Array<[Channel, unknown]>>(true);
+  // An options object declared apart picks the same overload as a literal.
+  const withPairs = { withChannel: true as const, timeout: 100 };
+  const pairsToo = await mc.receiveEach(withPairs);
+  same<typeof pairsToo, Array<[Channel, unknown]>>(true);
+  const plain = await mc.receiveEach({ withChannel: false });
+  same<typeof plain, unknown[]>(true);
+  const plainToo = await mc.receiveEach({ withChannel: undefined, signal: AbortSignal.timeout(100) });
+  same<typeof plainToo, unknown[]>(true);
+  // A boolean only known at run time gives either shape.
+  const either = await mc.receiveEach({ withChannel: withChannelFlag });
+  same<typeof either, unknown[] | Array<[Channel, unknown]>>(true);
+  const options: { timeout?: number; withChannel?: boolean } = {};
+  const eitherToo = await mc.receiveEach(options);
+  same<typeof eitherToo, unknown[] | Array<[Channel, unknown]>>(true);
   // @ts-expect-error withChannel is a boolean flag
   void mc.receiveEach({ withChannel: 'yes' });
+  // @ts-expect-error pairs are only promised for withChannel: true
+  const notPairs: Array<[Channel, unknown]> = await mc.receiveEach({ withChannel: withChannelFlag });
+  void notPairs;
 
-  same<ReturnType<MultiChannel['makeReceiveQueue']>, ReceiveQueue<undefined>>(true);
+  // makeReceiveQueue<E, T>: entries are [channel, item: T] or, once per channel, [channel, endmarker: E].
+  // (ReturnType<> of a generic method erases E and T to unknown; the calls below pin the defaults.)
+  same<ReturnType<MultiChannel['makeReceiveQueue']>, ReceiveQueue<unknown, unknown>>(true);
+  const defaults = mc.makeReceiveQueue();
+  same<typeof defaults, ReceiveQueue<undefined>>(true);
+  same<typeof defaults, ReceiveQueue<undefined, unknown>>(true);
+  same<ReceiveQueueEntry<'end', number>, [channel: Channel, item: number] | [channel: Channel, endmarker: 'end']>(true);
   const queue = mc.makeReceiveQueue({ endmarker: 'end' as const, limit: 64 });
   same<typeof queue, ReceiveQueue<'end'>>(true);
-  const [from, received] = await queue.get({ timeout: 100 });
+  same<ReturnType<ReceiveQueue<'end'>['get']>, Promise<ReceiveQueueEntry<'end'>>>(true);
+  same<Parameters<ReceiveQueue<'end'>['get']>, [options?: Wait]>(true);
+  const entry = await queue.get({ timeout: 100 });
+  // The endmarker's type stays visible next to the (unknown) items.
+  same<typeof entry, [channel: Channel, item: unknown] | [channel: Channel, endmarker: 'end']>(true);
+  const [from, received] = entry;
   same<typeof from, Channel>(true);
   void received;
   same<ReceiveQueue<'end'>['size'], number>(true);
+  const noEndmarker = await defaults.get();
+  same<typeof noEndmarker, ReceiveQueueEntry<undefined>>(true);
+  // With the items' type given (unchecked: what the remote code sends), entries are precise.
+  const numbers = mc.makeReceiveQueue<null, number>({ endmarker: null });
+  const [, value] = await numbers.get();
+  same<typeof value, number | null>(true);
+  if (value !== null) same<typeof value, number>(true);
+  // @ts-expect-error the endmarker must have the declared type E
+  mc.makeReceiveQueue<null, number>({ endmarker: 'end' });
+  // @ts-expect-error an item may be the endmarker: narrow it before use
+  const onlyNumber: number = value;
+  void onlyNumber;
   // @ts-expect-error limit is a number of entries
   mc.makeReceiveQueue({ limit: '64' });
   // @ts-expect-error unknown option name (it is endmarker)
@@ -477,8 +601,21 @@ export async function serverChecks(options: WorkerServerOptions): Promise<void> 
   const server = await startWorkerServer({ port: 0, secret: 'x'.repeat(32), maxWorkers: 4, log: (line) => same<typeof line, string>(true) });
   same<[WorkerServer['host'], WorkerServer['port'], WorkerServer['contact'], WorkerServer['workers']], [string, number, string, number]>(true);
   same<ReturnType<WorkerServer['close']>, Promise<void>>(true);
+  same<Parameters<WorkerServer['close']>, [options?: TerminateOptions]>(true);
   await server.close({ timeout: 1000 });
+  await server.close({ timeout: 60_000, signal: AbortSignal.timeout(100) });
+  // WorkerServer is AsyncDisposable: `await using` closes it with the defaults.
+  assignable<WorkerServer, AsyncDisposable>(true);
+  same<ReturnType<WorkerServer[typeof Symbol.asyncDispose]>, Promise<void>>(true);
+  {
+    await using scoped = await startWorkerServer({ port: 0, secret: 'x'.repeat(32) });
+    void scoped.port;
+  }
   void options;
+  // @ts-expect-error close's timeout is a number of milliseconds
+  void server.close({ timeout: '1s' });
+  // @ts-expect-error signal is an AbortSignal
+  void server.close({ signal: 'stop' });
   // @ts-expect-error the shared secret is required
   void startWorkerServer({ port: 0 });
   // @ts-expect-error the port is a number
@@ -500,8 +637,21 @@ export function errorChecks(err: unknown): void {
     | typeof GatewayStartError
     | typeof RemoteSourceError
     | typeof RSyncError
-    | typeof GatewayServerError;
+    | typeof GatewayServerError
+    | typeof ConnectionClosedError
+    | typeof QueueFullError
+    | typeof MessageTooLargeError;
   assignable<InstanceType<ErrorClass>, Error & { readonly code: string }>(true);
+  // ...and a SwitchyardError, the base to catch them all.
+  assignable<InstanceType<ErrorClass>, SwitchyardError>(true);
+  assignable<SwitchyardError, Error & { readonly code: string }>(true);
+  same<ConstructorParameters<typeof SwitchyardError>, [code: string, message: string, options?: { cause?: unknown }]>(true);
+  if (err instanceof SwitchyardError) same<typeof err.code, string>(true);
+  if (err instanceof ConnectionClosedError) same<typeof err.peer, string | undefined>(true);
+  if (err instanceof QueueFullError) same<[typeof err.queue, typeof err.limit], [string, number]>(true);
+  if (err instanceof MessageTooLargeError) same<[typeof err.size, typeof err.limit], [number, number]>(true);
+  // @ts-expect-error a QueueFullError takes the queue's name, then its limit
+  void new QueueFullError(1024, 'receive queue');
 
   if (err instanceof RemoteError) {
     same<[typeof err.remoteName, typeof err.remoteMessage, typeof err.traceback, typeof err.origin], [string, string, string[], string]>(true);
