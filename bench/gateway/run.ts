@@ -40,6 +40,77 @@ async function bareSpawn(env: NodeJS.ProcessEnv): Promise<number> {
   return ms;
 }
 
+const NO_EXECNET = 'execnet: not installed for python3 (apt-get install python3-execnet to compare)';
+
+/** Finds a Python that has execnet, or undefined. */
+function execnetPython(): string | undefined {
+  for (const py of ['python3', '/usr/bin/python3']) {
+    const r = spawnSync(py, ['-c', 'import execnet'], { stdio: 'ignore' });
+    if (r.status === 0) return py;
+  }
+  return undefined;
+}
+
+/** execnet doing (a), (b) or (c) the way this file does them; prints one number. */
+const EXECNET_ABC = `
+import sys, time, execnet
+mode, n = sys.argv[1], int(sys.argv[2])
+if mode == "a":
+    xs = []
+    for i in range(n):
+        t = time.perf_counter()
+        gw = execnet.makegateway("popen")
+        ch = gw.remote_exec("channel.send(channel.receive() + 1)")
+        ch.send(41)
+        ch.receive()
+        xs.append((time.perf_counter() - t) * 1000)
+        gw.exit()
+        gw.join()
+    xs.sort()
+    print("%.1f" % xs[len(xs) // 2])
+elif mode == "b":
+    gw = execnet.makegateway("popen")
+    ch = gw.remote_exec("for x in channel: channel.send(x)")
+    for i in range(200):
+        ch.send(i)
+        ch.receive()
+    rs = []
+    for r in range(3):
+        t = time.perf_counter()
+        for i in range(n):
+            ch.send(i)
+            ch.receive()
+        rs.append(n / (time.perf_counter() - t))
+    rs.sort()
+    print("%.0f" % rs[1])
+    gw.exit()
+elif mode == "c":
+    gw = execnet.makegateway("popen")
+    item = b"\\x07" * (1 << 20)
+    rates = []
+    for r in range(3):
+        ch = gw.remote_exec("n = 0\\nwhile True:\\n    x = channel.receive()\\n    if x is None: break\\n    n += len(x)\\nchannel.send(n)")
+        t = time.perf_counter()
+        for i in range(n):
+            ch.send(item)
+        ch.send(None)
+        got = ch.receive()
+        rates.append(got / (time.perf_counter() - t) / 1e6)
+    rates.sort()
+    print("%.0f" % rates[1])
+    gw.exit()
+`;
+
+/** Runs execnet's side of (a), (b) or (c): its number, or why there is none. */
+function execnet(mode: 'a' | 'b' | 'c', n: number): number | string {
+  const py = execnetPython();
+  if (!py) return NO_EXECNET;
+  const r = spawnSync(py, ['-c', EXECNET_ABC, mode, String(n)], { encoding: 'utf8', env: envWithoutCa(), timeout: 300_000 });
+  const v = Number.parseFloat(r.stdout.trim());
+  if (r.status !== 0 || !Number.isFinite(v)) return `execnet failed: ${r.stderr.trim().split('\n').at(-1) ?? r.status}`;
+  return v;
+}
+
 async function benchA(n: number): Promise<void> {
   await workerSource();
   const bare: number[] = [];
@@ -63,6 +134,8 @@ async function benchA(n: number): Promise<void> {
   console.log(`(a) bare node spawn + stdio round trip: ${b.toFixed(1)} ms${bareCa.length ? ` (with NODE_EXTRA_CA_CERTS: ${median(bareCa).toFixed(1)} ms)` : ''}`);
   console.log(`(a) popen gateway + first remoteExec round trip: ${median(warm).toFixed(1)} ms  ratio ${(median(warm) / b).toFixed(2)}x (target <= 1.2x)`);
   console.log(`(a)   the process's first gateway (no code cache yet): ${cold.toFixed(1)} ms  ratio ${(cold / b).toFixed(2)}x`);
+  const e = execnet('a', n);
+  console.log(`(a) ${typeof e === 'string' ? e : `execnet popen gateway + first remote_exec round trip: ${e.toFixed(1)} ms`}`);
 }
 
 async function benchB(n: number): Promise<void> {
@@ -84,7 +157,8 @@ async function benchB(n: number): Promise<void> {
   }
   ch.close();
   await g.terminate();
-  console.log(`(b) sequential echo: ${Math.round(median(runs))} round trips/s (target >= 13000; execnet ~8500)`);
+  const e = execnet('b', n);
+  console.log(`(b) sequential echo: ${Math.round(median(runs))} round trips/s (target >= 13000)${typeof e === 'string' ? `; ${e}` : `; execnet ${Math.round(e)} in the same run, ratio ${(median(runs) / e).toFixed(2)}`}`);
 }
 
 async function benchC(items: number): Promise<void> {
@@ -130,18 +204,12 @@ async function benchC(items: number): Promise<void> {
     c.destroy();
     server.close();
   }
-  console.log(`(c) 1 MiB items one way: ${Math.round(median(rates))} MB/s; raw socket pair ${Math.round(median(raw))} MB/s; ratio ${(median(rates) / median(raw)).toFixed(2)} (target >= 0.7; execnet ~400 MB/s)`);
+  console.log(`(c) 1 MiB items one way: ${Math.round(median(rates))} MB/s; raw socket pair ${Math.round(median(raw))} MB/s; ratio ${(median(rates) / median(raw)).toFixed(2)} (target >= 0.7)`);
+  const e = execnet('c', items);
+  console.log(`(c) ${typeof e === 'string' ? e : `execnet 1 MiB bytes items one way: ${Math.round(e)} MB/s`}`);
 }
 
 
-/** Finds a Python that has execnet, or undefined. */
-function execnetPython(): string | undefined {
-  for (const py of ['python3', '/usr/bin/python3']) {
-    const r = spawnSync(py, ['-c', 'import execnet'], { stdio: 'ignore' });
-    if (r.status === 0) return py;
-  }
-  return undefined;
-}
 
 const EXECNET_SCRIPT = `
 import sys, time, execnet
@@ -238,7 +306,7 @@ async function benchD(runs: number): Promise<void> {
     const label = phase === 'changed' ? '10 changed' : phase;
     console.log(`(d) RSync 1000 x 4 KiB, ${label}: ${o.toFixed(1)} ms | rsync -a ${s.toFixed(1)} ms (ratio ${(o / s).toFixed(2)}, target <= 1.0)${e}`);
   }
-  if (!py) console.log('(d) execnet: not installed for python3 (apt-get install python3-execnet to compare)');
+  if (!py) console.log(`(d) ${NO_EXECNET}`);
   console.log(`(d) on ${base}; gateway start not included (as in the execnet figures); ${runs} runs, medians`);
 }
 
