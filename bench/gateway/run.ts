@@ -157,6 +157,22 @@ async function benchB(n: number): Promise<void> {
   }
   ch.close();
   await g.terminate();
+  // Floor: the same ping-pong of a few bytes through a bare node child's stdin/stdout.
+  const child = spawn(process.execPath, ['-e', 'process.stdin.on("data",(d)=>process.stdout.write(d))'], { env: envWithoutCa(), stdio: ['pipe', 'pipe', 'inherit'] });
+  const ping = async (): Promise<void> => {
+    const got = new Promise<void>((r) => child.stdout.once('data', () => r()));
+    child.stdin.write('12345678');
+    await got;
+  };
+  for (let i = 0; i < 200; i++) await ping();
+  const rawRuns: number[] = [];
+  for (let r = 0; r < 3; r++) {
+    const t = performance.now();
+    for (let i = 0; i < n; i++) await ping();
+    rawRuns.push(n / ((performance.now() - t) / 1000));
+  }
+  child.kill();
+  console.log(`(b) floor: bare node child echoing 8 bytes over stdio: ${Math.round(median(rawRuns))} round trips/s; channel echo / floor ${(median(runs) / median(rawRuns)).toFixed(2)}`);
   const e = execnet('b', n);
   console.log(`(b) sequential echo: ${Math.round(median(runs))} round trips/s (target >= 13000)${typeof e === 'string' ? `; ${e}` : `; execnet ${Math.round(e)} in the same run, ratio ${(median(runs) / e).toFixed(2)}`}`);
 }
