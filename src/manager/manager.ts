@@ -334,6 +334,7 @@ class Manager {
     this.closeRelayedChannels(peer);
     this.logConnection(peer, 'disconnected');
     if (peer.kind === 'client') {
+      this.cancelCalls(peer, undefined);
       this.registry.removeClient(peer);
       this.log.info(`${peer.networkName} has been removed from the registry`);
     } else if (peer.kind === 'service') {
@@ -342,6 +343,22 @@ class Manager {
       this.serviceStates.delete(peer);
       if (entry && st) this.serviceGone(entry, st);
       this.log.info(`${peer.networkName} service has been removed from the registry`);
+    }
+  }
+
+  /**
+   * Sends `CANCEL` to native services for the calls of `client` pending there: call `callId`, or
+   * all of them (`undefined`, when the client is gone). Cancels are rare, so this scans the
+   * pending calls instead of keeping a reverse index on the routing path.
+   */
+  private cancelCalls(client: Peer, callId: number | undefined): void {
+    for (const [svc, st] of this.serviceStates) {
+      if (svc.dialect !== 'native' || svc.state === 'closed' || st.pendingNative.size === 0) continue;
+      for (const [route, call] of st.pendingNative) {
+        if (call.client !== client || (callId !== undefined && call.callId !== callId)) continue;
+        svc.sendFrame(buildFrame(FrameType.CANCEL, [route], []));
+        if (callId !== undefined) return;
+      }
     }
   }
 
@@ -979,7 +996,9 @@ class Manager {
         return;
       }
       case FrameType.CANCEL:
-        // Calls are not interruptible at the service; the late reply is dropped by the client.
+        // The caller gave up on its call `id`: tell a native service (its method's
+        // `this.request.signal` aborts). A late reply still travels and the client drops it.
+        this.cancelCalls(peer, r.u32());
         return;
       case FrameType.CH_OPEN:
         this.openRelayedChannel(peer, body);

@@ -90,6 +90,8 @@ export interface IncomingRequest {
 /** Handlers for what arrives without being asked for. */
 export interface SessionHandlers {
   onRequest?(req: IncomingRequest): void;
+  /** The Manager says the caller of request `route` gave up (native dialect; services). */
+  onCancel?(route: number): void;
   onNotification?(service: string, args: unknown[], kwargs: Record<string, unknown>): void;
   onEvent?(event: Record<string, unknown>): void;
   onClose?(err: Error | undefined): void;
@@ -480,6 +482,9 @@ export class Session {
         });
         return;
       }
+      case FrameType.CANCEL:
+        this.handlers.onCancel?.(r.u32());
+        return;
       case FrameType.NOTIFY: {
         const service = r.str();
         const v = decodeValue(r.rest());

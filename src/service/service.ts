@@ -6,7 +6,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import type { TSchema } from 'typebox';
 import { Compile } from 'typebox/compile';
 import type { Channel } from '../channel/index.ts';
-import { ClosedError, InvalidArgumentError } from '../errors.ts';
+import { AbortError, ClosedError, InvalidArgumentError } from '../errors.ts';
 import { LANGUAGE, OS_NAME, Session, type IncomingRequest, type ManagerConnectOptions } from '../rpc/session.ts';
 import { describeParams, type ParamInfo } from './params.ts';
 
@@ -18,6 +18,38 @@ export interface RequestContext {
   readonly attribute: string;
   /** True when the Manager reports the requester as an administrator (native dialect only). */
   readonly requesterIsAdmin: boolean;
+  /**
+   * Aborts when the caller gave up on this call (its timeout or signal, or it disconnected). Only
+   * a Switchyard Manager tells services (native dialect); it never aborts otherwise. Read it at the
+   * start of a method (`const { signal } = this.request!`) and pass it to what the method waits
+   * on; the reply of an aborted call is dropped by the caller.
+   */
+  readonly signal: AbortSignal;
+}
+
+/** The context of one request; its AbortController is made only when `signal` is read. */
+class CallContext implements RequestContext {
+  #controller: AbortController | undefined;
+  #cancelled = false;
+  constructor(
+    readonly requester: string,
+    readonly attribute: string,
+    readonly requesterIsAdmin: boolean,
+  ) {}
+
+  get signal(): AbortSignal {
+    if (!this.#controller) {
+      this.#controller = new AbortController();
+      if (this.#cancelled) this.#controller.abort(new AbortError(`the reply to ${this.attribute}: its caller gave up`));
+    }
+    return this.#controller.signal;
+  }
+
+  /** The caller gave up. */
+  cancel(): void {
+    this.#cancelled = true;
+    this.#controller?.abort(new AbortError(`the reply to ${this.attribute}: its caller gave up`));
+  }
 }
 
 /** Who may call a method: `'any'`, `'admin'`, or a predicate (return false or a reason string to refuse). */
@@ -114,6 +146,8 @@ export class Service {
   #compiled = new Map<string, ReturnType<typeof Compile>>();
   #stopped: Promise<void> | undefined;
   #inFlight = 0;
+  /** Native requests whose method is still running, by route: a CANCEL aborts their signal. */
+  readonly #cancellable = new Map<number, CallContext>();
   #asyncContext = false;
 
   constructor(options: ServiceOptions = {}) {
@@ -215,12 +249,22 @@ export class Service {
     };
     const session = await Session.open(identity, options);
     this.#session = session;
-    this.#stopped = session.whenClosed().then(() => this.shutdownHandler());
+    this.#stopped = session.whenClosed().then(() => {
+      // Nobody can receive the replies of methods still running: let them stop.
+      for (const ctx of this.#cancellable.values()) ctx.cancel();
+      this.#cancellable.clear();
+      return this.shutdownHandler();
+    });
     session.setHandlers({
       onRequest: (req) => this.#handle(session, req),
+      onCancel: (route) => {
+        const ctx = this.#cancellable.get(route);
+        this.#cancellable.delete(route);
+        ctx?.cancel();
+      },
       onChannel: (channel, meta, requester) => {
         try {
-          const r = this.onChannel(channel, meta, { requester, attribute: '', requesterIsAdmin: false });
+          const r = this.onChannel(channel, meta, new CallContext(requester, '', false));
           if (r instanceof Promise) r.catch((err: unknown) => channel.close(err instanceof Error ? err : new Error(String(err))));
         } catch (err) {
           channel.close(err instanceof Error ? err : new Error(String(err)));
@@ -268,7 +312,7 @@ export class Service {
   }
 
   #handle(session: Session, req: IncomingRequest): void {
-    const ctx: RequestContext = { requester: req.requester, attribute: req.attribute, requesterIsAdmin: req.requesterIsAdmin };
+    const ctx = new CallContext(req.requester, req.attribute, req.requesterIsAdmin);
     let result: unknown;
     try {
       if (this.#asyncContext) result = current.run(ctx, () => this.#invoke(req, ctx));
@@ -286,14 +330,19 @@ export class Service {
     }
     if (result instanceof Promise) {
       this.#inFlight++;
+      // Native requests have a route the Manager can cancel while the method runs.
+      const cancellable = req.route > 0;
+      if (cancellable) this.#cancellable.set(req.route, ctx);
       result.then(
         (v: unknown) => {
           this.#inFlight--;
+          if (cancellable) this.#cancellable.delete(req.route);
           session.reply(req, v);
           this.#afterReply(session, req);
         },
         (err: unknown) => {
           this.#inFlight--;
+          if (cancellable) this.#cancellable.delete(req.route);
           this.#replyError(session, req, err);
         },
       );
