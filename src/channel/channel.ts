@@ -137,14 +137,18 @@ export class Channel implements AsyncIterable<unknown> {
   private closeWaiters: Array<Deferred<void>> = [];
 
   /** Not for direct use: channels come from `ChannelMux.open()` or `Gateway.remoteExec()`. */
-  constructor(host: ChannelHost, id: number, window: number, sendCredit: number, announced: boolean) {
+  constructor(host: ChannelHost, id: number, window: number, sendCredit: number, announced: boolean, peerCredit = window) {
     this._host = host;
     this.id = id;
     this.window = window;
     this.credit = sendCredit;
-    this.peerCredit = window;
+    this._initialCredit = sendCredit;
+    this.peerCredit = peerCredit;
     this._announced = announced;
   }
+
+  /** @internal The send credit this channel started with (announced with the channel when pre-credited). */
+  readonly _initialCredit: number;
 
   /**
    * Sends one item. Resolves once the item is handed to the connection: at once while the peer's

@@ -30,6 +30,14 @@ export const DEFAULT_MAX_CHANNELS = 65_536;
  */
 export const CH_OPEN_FLAG_REF = 1;
 
+/**
+ * `CH_OPEN` flag: the opener already counts `credit` bytes of the acceptor's window as granted (a
+ * `u32 credit` follows the flags), so it can send before the acceptor's first `CH_CREDIT`. Both
+ * sides must have agreed on the acceptor's window out of band ({@link ChannelMuxOptions.peerWindow});
+ * the acceptor grants only the rest of its window, and refuses more than its window.
+ */
+export const CH_OPEN_FLAG_CREDITED = 2;
+
 /** Options of {@link ChannelMux}. */
 export interface ChannelMuxOptions {
   /** Writes one frame; returns false when the underlying stream is congested. */
@@ -40,6 +48,13 @@ export interface ChannelMuxOptions {
   initiator: boolean;
   /** Receive window per channel in bytes (default 1 MiB); advertised to the peer. */
   window?: number;
+  /**
+   * The receive window the peer gives each channel, when both sides know it out of band (a gateway
+   * and its worker share one configuration). Channels this side opens or announces then start
+   * with that much credit ({@link CH_OPEN_FLAG_CREDITED}) instead of waiting a round trip for the
+   * peer's first grant. Leave it unset unless the peer is known to understand the flag.
+   */
+  peerWindow?: number;
   /** Called when the peer opens a channel. Without it, peer-opened channels are refused with an error. */
   onOpen?(channel: Channel, meta: unknown, target: string): void;
   /** The peer's name: the `origin` of {@link RemoteError}s raised by its channels (default `"peer"`). */
@@ -80,6 +95,7 @@ export class ChannelMux {
   private readonly channels = new Map<number, Channel>();
   private nextId: number;
   private readonly window: number;
+  private peerWindow: number;
   private readonly opts: ChannelMuxOptions;
   private readonly host: ChannelHost;
   private closedError: Error | undefined;
@@ -91,6 +107,7 @@ export class ChannelMux {
     this.opts = options;
     this.nextId = options.initiator ? 1 : 2;
     this.window = Math.max(1, Math.min(MAX_WINDOW, Math.floor(options.window ?? DEFAULT_WINDOW)));
+    this.peerWindow = Math.max(0, Math.min(MAX_WINDOW, Math.floor(options.peerWindow ?? 0)));
     const maxItem = options.maxItemBytes ?? DEFAULT_MAX_ITEM_BYTES;
     const mux = this;
     this.host = {
@@ -140,9 +157,15 @@ export class ChannelMux {
   open(target = '', meta?: unknown): Channel {
     this.assertOpen();
     const metaBytes = meta === undefined ? undefined : this.encodeItem(meta, Infinity);
-    const ch = this.create(this.allocId(), 0, true);
-    this.write(buildFrame(FrameType.CH_OPEN, [ch.id, this.window, 0], [target], metaBytes));
+    const credit = this.peerWindow;
+    const ch = this.create(this.allocId(), credit, true);
+    this.write(buildFrame(FrameType.CH_OPEN, credit > 0 ? [ch.id, this.window, CH_OPEN_FLAG_CREDITED, credit] : [ch.id, this.window, 0], [target], metaBytes));
     return ch;
+  }
+
+  /** Sets {@link ChannelMuxOptions.peerWindow} (e.g. once the peer said it understands it); 0 turns it off. */
+  setPeerWindow(bytes: number): void {
+    this.peerWindow = Math.max(0, Math.min(MAX_WINDOW, Math.floor(bytes)));
   }
 
   /**
@@ -152,7 +175,7 @@ export class ChannelMux {
    */
   newChannel(): Channel {
     this.assertOpen();
-    return this.create(this.allocId(), 0, false);
+    return this.create(this.allocId(), this.peerWindow, false);
   }
 
   /** The open channel with `id`, if any. */
@@ -249,8 +272,8 @@ export class ChannelMux {
     return id;
   }
 
-  private create(id: number, credit: number, announced: boolean): Channel {
-    const ch = new Channel(this.host, id, this.window, credit, announced);
+  private create(id: number, credit: number, announced: boolean, peerCredit = this.window): Channel {
+    const ch = new Channel(this.host, id, this.window, credit, announced, peerCredit);
     this.channels.set(id, ch);
     this.opts.onSizeChange?.(this.channels.size);
     return ch;
@@ -266,6 +289,7 @@ export class ChannelMux {
   private handleOpen(id: number, r: FrameReader): void {
     const window = r.u32();
     const flags = r.u32();
+    const preCredited = flags & CH_OPEN_FLAG_CREDITED ? r.u32() : 0;
     const target = r.str();
     const metaBytes = r.rest();
     const peerParity = this.opts.initiator ? 0 : 1;
@@ -277,8 +301,12 @@ export class ChannelMux {
       );
       return;
     }
-    const ch = this.create(id, window, true);
-    this.write(buildFrame(FrameType.CH_CREDIT, [id, this.window], []));
+    if (preCredited > this.window) {
+      throw new ProtocolError(`The peer opened channel ${id} counting ${preCredited} bytes of credit; the window here is ${this.window}`);
+    }
+    const ch = this.create(id, window, true, preCredited > 0 ? preCredited : this.window);
+    const grant = this.window - preCredited;
+    if (grant > 0) this.write(buildFrame(FrameType.CH_CREDIT, [id, grant], []));
     if (flags & CH_OPEN_FLAG_REF) return;
     let meta: unknown;
     try {
@@ -353,7 +381,11 @@ export class ChannelMux {
     if (ch._announced) return;
     ch._announced = true;
     if (ch._ended) return;
-    this.write(buildFrame(FrameType.CH_OPEN, [ch.id, this.window, CH_OPEN_FLAG_REF], ['']));
+    // A channel made by newChannel() already counts peerWindow of credit (see create()).
+    const credited = ch.id % 2 === (this.opts.initiator ? 1 : 0) && this.peerWindow > 0 && ch._initialCredit > 0;
+    this.write(
+      buildFrame(FrameType.CH_OPEN, credited ? [ch.id, this.window, CH_OPEN_FLAG_REF | CH_OPEN_FLAG_CREDITED, ch._initialCredit] : [ch.id, this.window, CH_OPEN_FLAG_REF], ['']),
+    );
   }
 
   private write(frame: OutFrame): void {

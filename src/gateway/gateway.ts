@@ -350,6 +350,7 @@ export async function startGateway(ctx: StartContext): Promise<Gateway> {
     env: spec.type === 'popen' || spec.type === 'ssh' ? undefined : { ...spec.env },
     graceMs: options.graceMs ?? 500,
     debug: traceLevel(),
+    peerWindow: window,
   };
   const output = options.output ?? 'inherit';
   let io: GatewayIO;
@@ -439,6 +440,8 @@ export async function startGateway(ctx: StartContext): Promise<Gateway> {
     io.kill();
     throw new GatewayStartError(spec.raw, `Gateway ${id}: the worker speaks protocol ${info.protocol}, this host ${WORKER_PROTOCOL}`);
   }
+  // A worker that understands pre-credited opens lets the first send of a channel go at once.
+  if (Array.isArray(info.features) && info.features.includes('precredit')) mux.setPeerWindow(window);
   gateway = new Gateway(id, spec, mux, io, info);
   // A guard so that a worker that ignores the hang-up cannot keep a terminated gateway alive.
   const gw = gateway;

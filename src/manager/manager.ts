@@ -15,7 +15,7 @@ import { timingSafeEqual, createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { AuthenticationError, InvalidArgumentError, MessageTooLargeError, ProtocolError, SwitchyardError } from '../errors.ts';
-import { CH_OPEN_FLAG_REF } from '../channel/mux.ts';
+import { CH_OPEN_FLAG_CREDITED, CH_OPEN_FLAG_REF } from '../channel/mux.ts';
 import type { Connection } from '../transport/connection.ts';
 import { ensureManagerCertificate, getFingerprint } from '../transport/certs.ts';
 import { formatContact, listen, parseContact, type Listener } from '../transport/tcp.ts';
@@ -848,12 +848,16 @@ class Manager {
     const id = r.u32();
     const window = r.u32();
     const flags = r.u32();
+    if (flags & CH_OPEN_FLAG_CREDITED) r.u32();
     const target = r.str();
     const meta = r.rest();
     const refuse = (err: PyError): void => {
       peer.sendFrame(buildFrame(FrameType.CH_CLOSE, [id], [], channelError(err)));
     };
     if (flags & CH_OPEN_FLAG_REF) return refuse(pyError('ProtocolError', 'Channels cannot travel inside items through the Manager'));
+    // The client cannot know the service's window, and the service must not see a flag it did not agree to.
+    if (flags & CH_OPEN_FLAG_CREDITED) return refuse(pyError('ProtocolError', 'Pre-credited channel opens are not relayed by the Manager'));
+    if (flags !== 0) return refuse(pyError('ProtocolError', `Unknown channel open flags ${flags}`));
     if (peer.kind !== 'client') return refuse(pyError('PermissionError', 'Only clients open channels through the Manager'));
     if (peer.channels.has(id)) return refuse(pyError('ProtocolError', `Channel ${id} is already open`));
     const entry = this.registry.services.get(target);
@@ -869,7 +873,7 @@ class Manager {
     st.nextChannel = sid >= 0xfffffffe ? 2 : sid + 2;
     peer.channels.set(id, { peer: svc, id: sid });
     svc.channels.set(sid, { peer, id });
-    if (!svc.sendFrame(buildFrame(FrameType.CH_OPEN, [sid, window, flags], [peer.networkName], meta))) peer.holdFor(svc);
+    if (!svc.sendFrame(buildFrame(FrameType.CH_OPEN, [sid, window, 0], [peer.networkName], meta))) peer.holdFor(svc);
   }
 
   /** Forwards CH_DATA, CH_CREDIT and CH_CLOSE to the other end, translating only the channel id. */

@@ -47,6 +47,7 @@ export function remoteInfo(): RemoteInfo {
     cwd: process.cwd(),
     hostname: hostname(),
     codeCache: codeCacheState,
+    features: ['precredit'],
   };
 }
 
@@ -178,7 +179,7 @@ export function start(input: net.Socket, outFd: number, config: WorkerConfig, re
   };
 
   const link = streamLink(input, output);
-  const attached = attachMux(link, { initiator: false, window: config.window, peerName: config.id, onOpen });
+  const attached = attachMux(link, { initiator: false, window: config.window, peerWindow: config.peerWindow, peerName: config.id, onOpen });
   mux = attached.mux;
   attached.closed.then(() => {
     hungUp = true;

@@ -55,6 +55,11 @@ export interface WorkerConfig {
   graceMs: number;
   /** `SWITCHYARD_DEBUG` level: 0 off, 1 trace file, 2 stderr. */
   debug: number;
+  /**
+   * The host's receive window per channel, when the host can take pre-credited channel opens
+   * (`CH_OPEN_FLAG_CREDITED`): the worker's own opens then need no first grant.
+   */
+  peerWindow?: number | undefined;
   /** Send a `CODE_CACHE` channel after the first `remoteExec` (also done when the cache sent was rejected). */
   produceCache?: boolean | undefined;
 }
@@ -98,6 +103,11 @@ export interface RemoteInfo {
    * this node; the worker then makes a fresh one) or `'none'`.
    */
   codeCache: 'accepted' | 'rejected' | 'none';
+  /**
+   * What this worker understands beyond protocol 1: `'precredit'` — channels the host opens may
+   * count the worker's window as granted (`CH_OPEN_FLAG_CREDITED`), saving a round trip.
+   */
+  features: string[];
 }
 
 /** What `RSync` sends to open a target. */

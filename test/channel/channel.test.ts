@@ -7,11 +7,13 @@ import {
   ChannelUsageError,
   EncodeError,
   MessageTooLargeError,
+  ProtocolError,
   QueueFullError,
   RemoteError,
   TimeoutError,
 } from '../../src/errors.ts';
 import { Channel } from '../../src/channel/channel.ts';
+import { CH_OPEN_FLAG_CREDITED } from '../../src/channel/mux.ts';
 import { encodeValue } from '../../src/wire/codec.ts';
 import { buildFrame, FrameType } from '../../src/wire/protocol.ts';
 import { muxPair, peerOf, turns, until } from './pair.ts';
@@ -704,5 +706,86 @@ describe('connection loss', () => {
     await ch.waitClose(T);
     p.cut();
     await ch.waitClose(T);
+  });
+});
+
+describe('pre-credited opens (peerWindow)', () => {
+  const frameTypes = (frames: Buffer[]): number[] => frames.map((f) => f[0] as number);
+
+  test('precredit - the first send of a new channel goes out with the open, before any grant', async () => {
+    const p = muxPair({ a: { peerWindow: 4096 }, b: { window: 4096 } });
+    const ch = p.a.open('t', { m: 1 });
+    const sent = ch.send('first');
+    assert.deepEqual(frameTypes(p.ab.queued), [FrameType.CH_OPEN, FrameType.CH_DATA], 'the item is written in the same turn as the open');
+    await sent;
+    const peer = await peerOf(p, 0);
+    assert.equal(await peer.receive(T), 'first');
+    await turns();
+    assert.ok(!frameTypes(p.ba.frames).includes(FrameType.CH_CREDIT), 'the acceptor grants nothing: the whole window was counted');
+    // Both directions still work.
+    await peer.send('back');
+    assert.equal(await ch.receive(T), 'back');
+  });
+
+  test('precredit - flow control holds: a receiver that never consumes holds at most its window plus one item', async () => {
+    const size = binSize(100);
+    const window = size * 5 + 3;
+    const p = muxPair({ a: { peerWindow: window }, b: { window } });
+    const ch = p.a.open('t');
+    const peer = await peerOf(p, 0);
+    let sent = 0;
+    void (async () => {
+      for (let i = 0; i < 100; i++) {
+        await ch.send(Buffer.alloc(100)).catch(() => {});
+        sent++;
+      }
+    })();
+    await turns(20);
+    assert.equal(sent, 6);
+    assert.equal(peer.queued, 6);
+    // Consuming returns credit as before.
+    for (let i = 0; i < 6; i++) await peer.receive(T);
+    await until(() => sent > 6, 2000, 'more sends after consuming');
+    ch.destroy();
+  });
+
+  test('precredit - a pre-credit below the acceptor window is topped up with one grant of the rest', async () => {
+    const p = muxPair({ a: { peerWindow: 100 }, b: { window: 1000 } });
+    p.a.open('t');
+    await peerOf(p, 0);
+    await turns();
+    const credits = p.ba.frames.filter((f) => f[0] === FrameType.CH_CREDIT);
+    assert.equal(credits.length, 1);
+    assert.equal((credits[0] as Buffer).readUInt32BE(5), 900);
+  });
+
+  test('precredit - an open counting more than the acceptor window is a ProtocolError', () => {
+    const p = muxPair({ b: { window: 1000 } });
+    const frame = buildFrame(FrameType.CH_OPEN, [1, 1000, CH_OPEN_FLAG_CREDITED, 2000], ['t']);
+    const body = (Buffer.isBuffer(frame) ? frame : Buffer.concat(frame)).subarray(4);
+    assert.throws(() => p.b.handleFrame(body), (e: unknown) => e instanceof ProtocolError && /counting 2000 bytes of credit; the window here is 1000/.test(e.message));
+  });
+
+  test('precredit - a newChannel() sent inside an item is announced pre-credited and can be used at once', async () => {
+    const p = muxPair({ a: { peerWindow: 4096 }, b: { window: 4096, peerWindow: 4096 } });
+    const ch = p.a.open('t');
+    const side = p.a.newChannel();
+    await ch.send({ side });
+    const peer = await peerOf(p, 0);
+    const got = (await peer.receive(T)) as { side: Channel };
+    assert.ok(got.side instanceof Channel);
+    const before = p.ab.queued.length;
+    const s = side.send('direct');
+    assert.equal(p.ab.queued.length, before + 1, 'no wait for a grant');
+    await s;
+    assert.equal(await got.side.receive(T), 'direct');
+    await got.side.send('reply');
+    assert.equal(await side.receive(T), 'reply');
+    // The acceptor's own opens are pre-credited too when it knows the initiator's window.
+    const fromB = p.b.open('u');
+    const first = fromB.send(1);
+    await first;
+    await until(() => p.openedOnA.length === 1, 2000, 'a to see the open');
+    assert.equal(await (p.openedOnA[0] as { channel: Channel }).channel.receive(T), 1);
   });
 });

@@ -3,6 +3,7 @@
  * end-to-end flow control, refusals, and what happens when an end goes away.
  */
 import assert from 'node:assert/strict';
+import type { ChannelMux } from '../../src/channel/mux.ts';
 import { after, before, describe, test } from 'node:test';
 import type { Channel } from '../../src/channel/index.ts';
 import { connect, type Client } from '../../src/client/client.ts';
@@ -140,6 +141,27 @@ describe('channels through the Manager', { timeout: 60_000 }, () => {
     await assert.rejects(a.send({ inner: b }), (e: unknown) => e instanceof EncodeError && e.path === '$.inner' && /cannot travel inside an item/.test(e.message));
     await a.send('still usable');
     assert.equal(await a.receive({ timeout: 3000 }), 'still usable');
+  });
+
+  test('channels - a pre-credited open (a gateway-only flag) is refused by the Manager and the service is unharmed', async () => {
+    const c = await open();
+    const link = await c.link<Streamer>('Streamer');
+    // Play a client that sets the flag anyway: the Manager must not pass it to the service, which
+    // never agreed to it (a misparsed open would cost the service its connection).
+    const mux = (c as unknown as { session: { mux: ChannelMux } }).session.mux;
+    mux.setPeerWindow(1 << 20);
+    const bad = link.$openChannel({ mode: 'echo' });
+    const err = await bad.receive({ timeout: 3000 }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof RemoteError, String(err));
+    assert.equal(err.remoteName, 'ProtocolError');
+    assert.match(err.remoteMessage, /Pre-credited channel opens are not relayed by the Manager/);
+    mux.setPeerWindow(0);
+    const good = link.$openChannel({ mode: 'echo' });
+    await good.send('after');
+    assert.equal(await good.receive({ timeout: 3000 }), 'after');
   });
 
   test('channels - when the service goes away, its channels end with an error', async () => {

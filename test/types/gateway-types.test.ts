@@ -258,6 +258,7 @@ export async function gatewayChecks(gw: Gateway): Promise<void> {
       cwd: string;
       hostname: string;
       codeCache: 'accepted' | 'rejected' | 'none';
+      features: string[];
     }
   >(true);
   const info = await gw.remoteInfo({ update: true, timeout: 1000, signal: AbortSignal.timeout(1000) });
