@@ -1,19 +1,20 @@
 /**
  * `RSync`: sends a directory tree to one or many gateways. The source is walked once; each target
- * receives the file list, asks only for what it lacks, and gets whole files or, for large files it
- * has an old copy of, only the changed blocks (the rsync algorithm, `worker/rsync-blocks.ts`).
- * The receiving side is `worker/rsync-receiver.ts`.
+ * receives the file list, asks only for what it lacks, and gets whole files (small ones many to an
+ * item, read straight into one buffer) or, for large files it has an old copy of, only the changed
+ * blocks (the rsync algorithm, `worker/rsync-blocks.ts`). The receiving side is
+ * `worker/rsync-receiver.ts`.
  * @module
  */
 import { createHash } from 'node:crypto';
-import { lstatSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
+import { closeSync, lstatSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, realpathSync, statSync } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
-import { isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { isAbsolute, relative, resolve, sep } from 'node:path';
 import type { Channel } from '../channel/channel.ts';
 import { RemoteError, RSyncError, TimeoutError } from '../errors.ts';
 import { guardTimer, type WaitOptions } from '../util/timers.ts';
 import type { RsyncEntry, RsyncReceiverStats, RsyncToReceiver, RsyncToSender } from '../worker/protocol.ts';
-import { computeDelta, type BlockSignatures, type DeltaOp } from '../worker/rsync-blocks.ts';
+import { computeDelta, md5Of, type BlockSignatures, type DeltaOp } from '../worker/rsync-blocks.ts';
 import type { Gateway } from './gateway.ts';
 
 /** Entries per list item. */
@@ -24,6 +25,18 @@ const READ_WHOLE = 4 << 20;
 const SYNC_READ = 1 << 20;
 /** Literal bytes per `ops` item. */
 const CHUNK = 256 * 1024;
+/** File bytes per `files` item (many small files to one item); larger files travel alone as `ops`. */
+const BATCH_BYTES = 256 * 1024;
+/** File bytes in the first `files` item of a batch of requests. */
+const FIRST_BATCH_BYTES = 64 * 1024;
+/** Files per `files` item (empty files add no bytes). */
+const BATCH_FILES = 1024;
+/**
+ * Longest stretch of synchronous reads, ms, before the sender gives the event loop a turn: small
+ * files are read synchronously (faster than a thread-pool round trip each), but on a slow disk
+ * that must not stall the host program's other work for long.
+ */
+const SYNC_SLICE_MS = 8;
 
 /** What an entry is, for {@link RSyncOptions.filter}. */
 export type RSyncEntryKind = 'file' | 'dir' | 'symlink' | 'special';
@@ -168,9 +181,11 @@ export class RSync {
     const abs: string[] = [root];
     const visit = (dirAbs: string, dirRel: string): void => {
       const names = readdirSync(dirAbs).sort();
+      // Names from readdir have no separators: joining is concatenation.
+      const base = dirAbs.endsWith(sep) ? dirAbs : dirAbs + sep;
       for (const name of names) {
         const rel = dirRel === '' ? name : `${dirRel}/${name}`;
-        const full = join(dirAbs, name);
+        const full = base + name;
         const st = lstatSync(full, { throwIfNoEntry: false });
         if (!st) continue; // vanished during the walk
         if (st.isDirectory()) {
@@ -203,7 +218,7 @@ export class RSync {
 
   private async syncTarget(t: { gateway: Gateway; destDir: string; delete: boolean }, walked: Walked, signal: AbortSignal): Promise<RSyncStats> {
     const target = t.gateway.id;
-    const ch = t.gateway._openRsync({ destDir: t.destDir, delete: t.delete, deltaThreshold: this.options.deltaThreshold ?? 64 * 1024 });
+    const ch = t.gateway._openRsync({ destDir: t.destDir, delete: t.delete, deltaThreshold: this.options.deltaThreshold ?? 64 * 1024, batch: true });
     const onAbort = (): void => ch.close('RSync was cancelled');
     signal.addEventListener('abort', onAbort, { once: true });
     const wait = { signal };
@@ -220,9 +235,13 @@ export class RSync {
           this.progress({ type: 'list', target, files: item.files, bytes: item.bytes });
           continue;
         }
+        if (item.t === 'reqs') {
+          if (!Array.isArray(item.i)) throw new RSyncError('The receiver sent a malformed batch of requests', { target });
+          literalBytes += await this.sendWhole(ch, target, item.i, walked, wait);
+          continue;
+        }
         if (item.t !== 'req') throw new RSyncError(`Unexpected ${JSON.stringify((item as { t?: unknown }).t)} from the receiver`, { target });
-        const entry = walked.entries[item.i];
-        if (typeof item.i !== 'number' || !entry || entry.k !== 'f') throw new RSyncError(`The receiver asked for entry #${String(item.i)}, which is not a file`, { target });
+        const entry = fileAt(walked, item.i, target);
         const sent = await this.sendFile(ch, item, walked.abs[item.i] as string, entry.s, wait);
         literalBytes += sent;
         this.progress({ type: 'file', target, path: entry.p, size: entry.s, literalBytes: sent });
@@ -241,13 +260,81 @@ export class RSync {
     }
   }
 
+  /**
+   * Sends the files `indices` whole, in order: files up to {@link BATCH_BYTES} are read straight
+   * into one buffer and go many to a `files` item; larger ones (or one that grew past its walked
+   * size) alone, as `ops`. Resolves the bytes sent.
+   */
+  private async sendWhole(ch: Channel, target: string, indices: unknown[], walked: Walked, wait: WaitOptions): Promise<number> {
+    // One spare byte: a read that fills it shows that the file grew since the walk.
+    const buf = Buffer.allocUnsafe(BATCH_BYTES + 1);
+    // The first batch is small, so the receiver starts writing soon; later ones grow to BATCH_BYTES.
+    let limit = FIRST_BATCH_BYTES;
+    let used = 0;
+    let batch: number[] = [];
+    let lens: number[] = [];
+    let sums: Buffer[] = [];
+    let literal = 0;
+    const flush = async (): Promise<void> => {
+      if (batch.length === 0) return;
+      const item: RsyncToReceiver = { t: 'files', i: batch, n: lens, d: buf.subarray(0, used), h: Buffer.concat(sums, 16 * batch.length) };
+      const sent = batch;
+      const sizes = lens;
+      limit = Math.min(BATCH_BYTES, limit * 2);
+      batch = [];
+      lens = [];
+      sums = [];
+      used = 0;
+      // send() encodes the item before it returns, so the buffer can be refilled at once.
+      await ch.send(item, wait);
+      for (let k = 0; k < sent.length; k++) {
+        const entry = walked.entries[sent[k] as number] as Extract<RsyncEntry, { k: 'f' }>;
+        literal += sizes[k] as number;
+        this.progress({ type: 'file', target, path: entry.p, size: entry.s, literalBytes: sizes[k] as number });
+      }
+    };
+    let sliceStart = performance.now();
+    for (const i of indices) {
+      const entry = fileAt(walked, i, target);
+      const file = walked.abs[i as number] as string;
+      if (performance.now() - sliceStart > SYNC_SLICE_MS) {
+        await new Promise<void>((r) => setImmediate(r));
+        sliceStart = performance.now();
+      }
+      if (entry.s <= BATCH_BYTES) {
+        if ((used > 0 && used + entry.s > limit) || batch.length >= BATCH_FILES) await flush();
+        let n: number;
+        try {
+          n = readInto(file, buf, used, entry.s);
+        } catch (err) {
+          // The files before it still go, as they would one by one.
+          await flush();
+          throw new RSyncError(`Cannot read ${JSON.stringify(entry.p)} of the source: ${(err as Error).message}`, { target, path: entry.p }, { cause: err });
+        }
+        if (n >= 0) {
+          batch.push(i as number);
+          lens.push(n);
+          sums.push(md5Of(buf.subarray(used, used + n)));
+          used += n;
+          continue;
+        }
+      }
+      await flush();
+      const sent = await this.sendFile(ch, { t: 'req', i: i as number }, file, entry.s, wait);
+      literal += sent;
+      this.progress({ type: 'file', target, path: entry.p, size: entry.s, literalBytes: sent });
+    }
+    await flush();
+    return literal;
+  }
+
   /** Sends one requested file; resolves the literal bytes sent. */
   private async sendFile(ch: Channel, req: Extract<RsyncToSender, { t: 'req' }>, file: string, size: number, wait: WaitOptions): Promise<number> {
     const i = req.i;
     if (!req.sig && !req.md5 && size > READ_WHOLE) return this.streamFile(ch, i, file, size, wait);
     // Small files are read synchronously: a thread-pool round trip per file costs more than the read.
     const data = size <= SYNC_READ ? readFileSync(file) : await readFile(file);
-    const md5 = createHash('md5').update(data).digest();
+    const md5 = md5Of(data);
     if (req.md5 && Buffer.compare(md5, Buffer.from(req.md5)) === 0) {
       await ch.send({ t: 'same', i } satisfies RsyncToReceiver, wait);
       return 0;
@@ -288,6 +375,34 @@ export class RSync {
     } finally {
       await fh.close();
     }
+  }
+}
+
+/** The file entry `i` of the list; throws unless the receiver asked for a file of the list. */
+function fileAt(walked: Walked, i: unknown, target: string): Extract<RsyncEntry, { k: 'f' }> {
+  const entry = typeof i === 'number' ? walked.entries[i] : undefined;
+  if (!entry || entry.k !== 'f') throw new RSyncError(`The receiver asked for entry #${String(i)}, which is not a file`, { target });
+  return entry;
+}
+
+/**
+ * Reads `file`, walked with `size` bytes, into `buf` at `at` (which has room for `size + 1`).
+ * Returns the bytes read (fewer when the file shrank), or -1 when it is now larger than `size`.
+ */
+function readInto(file: string, buf: Buffer, at: number, size: number): number {
+  const fd = openSync(file, 'r');
+  try {
+    let got = 0;
+    for (;;) {
+      const r = readSync(fd, buf, at + got, size + 1 - got, got);
+      if (r === 0) return got;
+      got += r;
+      if (got > size) return -1;
+      // One byte more was asked for: a regular file reads short only at its end.
+      if (got === size) return got;
+    }
+  } finally {
+    closeSync(fd);
   }
 }
 

@@ -118,6 +118,12 @@ export interface RsyncRequest {
   delete: boolean;
   /** Files at least this large are sent as deltas against the old copy (bytes). */
   deltaThreshold: number;
+  /**
+   * The sender understands `reqs` and sends `files` batches: the receiver asks for whole files
+   * it has no copy of in batches of indices instead of one `req` each. Absent (older senders):
+   * one `req` per file.
+   */
+  batch?: boolean | undefined;
 }
 
 /**
@@ -138,6 +144,11 @@ export type RsyncToReceiver =
   | { t: 'same'; i: number }
   /** Content of file `i`: literal bytes and `[block, count]` copies of the old file; `md5` on the last. */
   | { t: 'ops'; i: number; ops: Array<Uint8Array | [number, number]>; last: boolean; md5?: Uint8Array }
+  /**
+   * Whole files, each complete: file `i[k]` is `n[k]` bytes of `d` (in order, back to back) with
+   * the MD5 `h[16k, 16k + 16)`. Answers `reqs`; a file larger than a batch travels as `ops`.
+   */
+  | { t: 'files'; i: number[]; n: number[]; d: Uint8Array; h: Uint8Array }
   | { t: 'end' };
 
 /** Items of an `RSYNC` channel, receiver → sender. */
@@ -146,6 +157,8 @@ export type RsyncToSender =
   | { t: 'plan'; files: number; bytes: number }
   /** Send file `i`; `md5` of the old copy when sizes match, `sig` for a delta. */
   | { t: 'req'; i: number; md5?: Uint8Array; sig?: { blockSize: number; size: number; weak: Uint8Array; strong: Uint8Array } }
+  /** Send files `i` whole (the receiver has no copy to compare with); only when the request had `batch`. */
+  | { t: 'reqs'; i: number[] }
   | { t: 'req-end' }
   | { t: 'done'; stats: RsyncReceiverStats };
 

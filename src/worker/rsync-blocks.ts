@@ -6,7 +6,7 @@
  * worker), so both sides compute the same checksums.
  * @module
  */
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 
 /** Signatures of a receiver's old file. */
 export interface BlockSignatures {
@@ -42,8 +42,16 @@ export function weakChecksum(buf: Uint8Array, start: number, end: number): { a: 
   return { a: a & 0xffff, b: b & 0xffff };
 }
 
+// One-shot `crypto.hash` (Node >= 20.12) skips the Hash object; a worker may run on an older node.
+const oneShot = (crypto as { hash?: (algorithm: string, data: Uint8Array, encoding: 'buffer') => Buffer }).hash;
+
+/** The MD5 of `data` (16 bytes, a new Buffer). */
+export function md5Of(data: Uint8Array): Buffer {
+  return oneShot ? oneShot('md5', data, 'buffer') : crypto.createHash('md5').update(data).digest();
+}
+
 function md5(buf: Uint8Array, start: number, end: number): Buffer {
-  return createHash('md5').update(buf.subarray(start, end)).digest();
+  return md5Of(buf.subarray(start, end));
 }
 
 /** Computes the signatures of `data` (the receiver's old file) with blocks of `blockSize`. */

@@ -3,8 +3,8 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { appendFileSync, chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, truncateSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { RemoteError, RSyncError } from '../../src/errors.ts';
@@ -12,7 +12,7 @@ import type { Gateway } from '../../src/gateway/gateway.ts';
 import { Group } from '../../src/gateway/group.ts';
 import { RSync, type RSyncProgress } from '../../src/gateway/rsync.ts';
 import { chooseBlockSize, computeDelta, signatures, type DeltaOp } from '../../src/worker/rsync-blocks.ts';
-import { tempDir } from './helpers.ts';
+import { tempDir, until } from './helpers.ts';
 
 const T = { timeout: 20_000 };
 
@@ -284,5 +284,167 @@ describe('rsync', { timeout: 120_000 }, () => {
     const badSum = await rawSend(dst, [{ t: 'entries', e: entries }, { t: 'end-list' }, { t: 'ops', i: 1, ops: [Buffer.from('abc')], last: true, md5: Buffer.alloc(16) }]);
     assert.ok(badSum instanceof RemoteError && /different checksum/.test(badSum.remoteMessage), String(badSum));
     assert.deepEqual(readdirSync(dst), []);
+  });
+
+  /** Names in `dir` (recursively) that are temporary files. */
+  function temporaries(dir: string): string[] {
+    return (readdirSync(dir, { recursive: true }) as string[]).filter((p) => p.endsWith('.sytmp'));
+  }
+
+  test('rsync - many small files travel in batches: empty files, batch boundaries, a file larger than a batch and files with old copies arrive exactly, with progress in list order', async () => {
+    const { src, dst } = fresh();
+    const sizes = new Map<string, number>([['e0', 0]]);
+    // 1500-byte files cross the 64 KiB first batch and the larger ones after it; every 50th is empty.
+    for (let k = 0; k < 200; k++) sizes.set(`m${String(k).padStart(3, '0')}`, k % 50 === 49 ? 0 : 1500);
+    // Exactly a whole batch (256 KiB) and exactly a first batch (64 KiB); then more than a batch.
+    sizes.set('w-batch', 256 * 1024);
+    sizes.set('x-exact', 64 * 1024);
+    sizes.set('y-big', 300 * 1024);
+    sizes.set('z-empty', 0);
+    for (const [name, size] of sizes) writeFileSync(join(src, name), randomBytes(size));
+    chmodSync(join(src, 'm007'), 0o600);
+    // Old copies on the target: same size, other content (sent) and same content, older mtime (not sent).
+    mkdirSync(dst);
+    writeFileSync(join(dst, 'm100'), randomBytes(1500));
+    writeFileSync(join(dst, 'm101'), readFileSync(join(src, 'm101')));
+    utimesSync(join(dst, 'm100'), new Date(2020, 0, 1), new Date(2020, 0, 1));
+    utimesSync(join(dst, 'm101'), new Date(2020, 0, 1), new Date(2020, 0, 1));
+    const events: RSyncProgress[] = [];
+    const rs = new RSync(src, { onProgress: (e) => events.push(e) });
+    rs.addTarget(gw, dst);
+    const [s] = await rs.send(T);
+    const names = [...sizes.keys()].sort();
+    for (const name of names) assertSameFile(join(src, name), join(dst, name));
+    const total = [...sizes.values()].reduce((a, b) => a + b, 0);
+    assert.deepEqual([s?.files, s?.transferred, s?.unchanged, s?.literalBytes, s?.matchedBytes], [names.length, names.length - 1, 1, total - 1500, 0]);
+    const files = events.filter((e): e is Extract<RSyncProgress, { type: 'file' }> => e.type === 'file');
+    assert.deepEqual(
+      files.map((e) => [e.path, e.size, e.literalBytes]),
+      // The hash settles m101: its event has no literal bytes.
+      names.map((n) => [n, sizes.get(n), n === 'm101' ? 0 : sizes.get(n)]),
+    );
+    assert.deepEqual(events[0], { type: 'list', target: gw.id, files: names.length, bytes: total });
+    assert.deepEqual(temporaries(dst), []);
+  });
+
+  test('rsync - more empty files than a batch holds arrive, in order, with the files around them', async () => {
+    const { src, dst } = fresh();
+    const names: string[] = [];
+    for (let k = 0; k < 1030; k++) names.push(`e${String(k).padStart(4, '0')}`);
+    for (const name of names) writeFileSync(join(src, name), '');
+    writeFileSync(join(src, 'a-first'), 'first');
+    writeFileSync(join(src, 'z-last'), 'last');
+    const events: RSyncProgress[] = [];
+    const rs = new RSync(src, { onProgress: (e) => events.push(e) });
+    rs.addTarget(gw, dst);
+    const [s] = await rs.send(T);
+    assert.deepEqual([s?.transferred, s?.literalBytes], [1032, 9]);
+    assert.deepEqual(readdirSync(dst).sort(), ['a-first', ...names, 'z-last']);
+    assert.equal(readFileSync(join(dst, 'z-last'), 'utf8'), 'last');
+    assert.deepEqual(
+      events.filter((e) => e.type === 'file').map((e) => (e as { path: string }).path),
+      ['a-first', ...names, 'z-last'],
+    );
+  });
+
+  test('rsync - a file that grows or shrinks after the walk is sent as it is when read', async () => {
+    const { src, dst } = fresh();
+    for (const name of ['a', 'b', 'c', 'd']) writeFileSync(join(src, name), randomBytes(2000));
+    const events: RSyncProgress[] = [];
+    const rs = new RSync(src, {
+      onProgress: (e) => {
+        events.push(e);
+        // The list is settled and nothing is read yet: change two files under the sender.
+        if (e.type === 'list') {
+          appendFileSync(join(src, 'b'), randomBytes(5000));
+          truncateSync(join(src, 'c'), 10);
+        }
+      },
+    });
+    rs.addTarget(gw, dst);
+    const [s] = await rs.send(T);
+    for (const name of ['a', 'b', 'c', 'd']) assert.ok(readFileSync(join(dst, name)).equals(readFileSync(join(src, name))), `${name} content`);
+    assert.equal(s?.literalBytes, 2000 + 7000 + 10 + 2000);
+    assert.deepEqual(
+      events.filter((e) => e.type === 'file').map((e) => [(e as { path: string }).path, (e as { literalBytes: number }).literalBytes]),
+      [['a', 2000], ['b', 7000], ['c', 10], ['d', 2000]],
+    );
+    assert.deepEqual(temporaries(dst), []);
+  });
+
+  test('rsync - a source file that vanishes in the middle of a batch fails the sync naming it; the files before it arrive', async () => {
+    const { src, dst } = fresh();
+    for (const name of ['a', 'b', 'c']) writeFileSync(join(src, name), `content of ${name}`);
+    const rs = new RSync(src, { onProgress: (e) => e.type === 'list' && unlinkSync(join(src, 'b')) });
+    rs.addTarget(gw, dst);
+    await assert.rejects(rs.send(T), (e: unknown) => e instanceof RSyncError && e.target === gw.id && e.path === 'b' && /Cannot read "b" of the source: ENOENT/.test(e.message));
+    // The receiver writes what came before the failure, then sees the sender's error.
+    await until(() => existsSync(join(dst, 'a')), 5000, 'a on the target');
+    assert.equal(readFileSync(join(dst, 'a'), 'utf8'), 'content of a');
+    await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(readdirSync(dst), ['a']);
+  });
+
+  test('rsync - a batch with a bad checksum in the middle keeps the files before it and names the file that failed; a malformed batch writes nothing', async () => {
+    const { dst } = fresh();
+    const md5 = (x: string): Buffer => createHash('md5').update(x).digest();
+    const entries = [
+      { p: '', k: 'd', m: 0o755 },
+      { p: 'a', k: 'f', m: 0o640, s: 3, t: 1_600_000_000_000 },
+      { p: 'b', k: 'f', m: 0o644, s: 3, t: 1_600_000_000_000 },
+      { p: 'c', k: 'f', m: 0o644, s: 3, t: 1_600_000_000_000 },
+    ];
+    const batch = (n: number[], h: Buffer) => ({ t: 'files', i: [1, 2, 3], n, d: Buffer.from('aaabbbccc'), h });
+    const bad = await rawSend(dst, [{ t: 'entries', e: entries }, { t: 'end-list' }, batch([3, 3, 3], Buffer.concat([md5('aaa'), Buffer.alloc(16), md5('ccc')]))]);
+    assert.ok(bad instanceof RemoteError && /"b" arrived with a different checksum/.test(bad.remoteMessage), String(bad));
+    assert.deepEqual(readdirSync(dst), ['a']);
+    assert.equal(readFileSync(join(dst, 'a'), 'utf8'), 'aaa');
+    assert.equal(statSync(join(dst, 'a')).mode & 0o7777, 0o640);
+    assert.equal(statSync(join(dst, 'a')).mtimeMs, 1_600_000_000_000);
+    const other = `${dst}-malformed`;
+    const malformed = await rawSend(other, [{ t: 'entries', e: entries }, { t: 'end-list' }, batch([3, 3, 4], Buffer.concat([md5('aaa'), md5('bbb'), md5('ccc')]))]);
+    assert.ok(malformed instanceof RemoteError && /batch of files of 9 bytes whose lengths add up to 10/.test(malformed.remoteMessage), String(malformed));
+    assert.deepEqual(readdirSync(other), []);
+  });
+
+  test('rsync - the receiver asks for whole files many to an item only from a sender that announces batches', async () => {
+    const entries = [
+      { p: '', k: 'd', m: 0o755 },
+      { p: 'a', k: 'f', m: 0o644, s: 1, t: Date.now() },
+      { p: 'b', k: 'f', m: 0o644, s: 1, t: Date.now() },
+    ];
+    const requests = async (batch: boolean | undefined): Promise<unknown[]> => {
+      const { dst } = fresh();
+      const ch = gw._openRsync({ destDir: dst, delete: false, deltaThreshold: 64 * 1024, ...(batch === undefined ? {} : { batch }) });
+      await ch.send({ t: 'entries', e: entries });
+      await ch.send({ t: 'end-list' });
+      const got: unknown[] = [];
+      for (;;) {
+        const item = (await ch.receive(T)) as { t: string };
+        got.push(item);
+        if (item.t === 'req-end') break;
+      }
+      ch.close();
+      return got;
+    };
+    assert.deepEqual(await requests(undefined), [{ t: 'plan', files: 2, bytes: 2 }, { t: 'req', i: 1 }, { t: 'req', i: 2 }, { t: 'req-end' }]);
+    assert.deepEqual(await requests(true), [{ t: 'plan', files: 2, bytes: 2 }, { t: 'reqs', i: [1, 2] }, { t: 'req-end' }]);
+  });
+
+  test('rsync - a directory where the source has a file is replaced by the file, and a file where it has a directory by the directory', async () => {
+    const { src, dst } = fresh();
+    writeFileSync(join(src, 'x'), 'now a file');
+    mkdirSync(join(src, 'y'));
+    writeFileSync(join(src, 'y', 'f'), 'inside');
+    mkdirSync(join(dst, 'x', 'deep'), { recursive: true });
+    writeFileSync(join(dst, 'x', 'deep', 'old'), 'old');
+    writeFileSync(join(dst, 'y'), 'was a file');
+    const rs = new RSync(src);
+    rs.addTarget(gw, dst);
+    const [s] = await rs.send(T);
+    assert.equal(s?.transferred, 2);
+    assert.equal(readFileSync(join(dst, 'x'), 'utf8'), 'now a file');
+    assert.equal(readFileSync(join(dst, 'y', 'f'), 'utf8'), 'inside');
+    assert.deepEqual(readdirSync(dst).sort(), ['x', 'y']);
   });
 });
