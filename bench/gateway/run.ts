@@ -328,7 +328,7 @@ async function benchD(runs: number): Promise<void> {
 
 const picked = process.argv.slice(2).filter((a) => /^[abcd]$/.test(a));
 const want = (x: string): boolean => picked.length === 0 || picked.includes(x);
-if (want('a')) await benchA(quick ? 5 : 15);
+if (want('a')) await benchA(quick ? 5 : 25);
 if (want('b')) await benchB(quick ? 2000 : 5000);
 if (want('c')) await benchC(quick ? 100 : 200);
 if (want('d')) await benchD(quick ? 3 : 5);

@@ -10,7 +10,6 @@
  * {@link EncodeError} whose `path` names the bad value, instead of silently dropping it.
  * @module
  */
-import { randomBytes } from 'node:crypto';
 import { Packr, addExtension } from 'msgpackr';
 import { EncodeError, ProtocolError } from '../errors.ts';
 
@@ -45,7 +44,11 @@ let decodeContext: CodecContext | undefined;
 // Zero-copy large binaries: while encoding, a large Buffer is replaced by a 16-byte placeholder
 // (a per-process random tag + its index) that is later cut out of the packed bytes and replaced by
 // a bin32 header and the caller's own Buffer. The tag is 12 random bytes: it cannot occur by chance.
-const SPLICE_TAG = randomBytes(12);
+// Made on first use, with Web Crypto: importing node:crypto here would load it into every gateway
+// worker at start (about 170 KB of young heap and a scavenge on the way to the first round trip,
+// bench/gateway (a)), and a worker never splices.
+let spliceTag: Buffer | undefined;
+const spliceTagBytes = (): Buffer => (spliceTag ??= Buffer.from(globalThis.crypto.getRandomValues(new Uint8Array(12))));
 class Splice {
   constructor(readonly index: number) {}
 }
@@ -54,7 +57,7 @@ addExtension({
   type: EXT.splice,
   write(s: Splice): Buffer {
     const b = Buffer.allocUnsafe(16);
-    SPLICE_TAG.copy(b, 0);
+    spliceTagBytes().copy(b, 0);
     b.writeUInt32BE(s.index, 12);
     return b;
   },
@@ -235,7 +238,7 @@ export function encodeValueChunks(value: unknown, ctx?: CodecContext): Buffer[] 
   const out: Buffer[] = [];
   let from = 0;
   for (let i = 0; i < collected.length; i++) {
-    const tag = packed.indexOf(SPLICE_TAG, from);
+    const tag = packed.indexOf(spliceTagBytes(), from);
     // msgpackr writes an extension's value packed behind a marker: d4 <type> 00, then the 16-byte
     // placeholder as bin8 (c4 10).
     const at = tag - 5;

@@ -11,7 +11,8 @@
 import type { WorkerConfig } from './protocol.ts';
 
 /**
- * The bootstrap script. It compiles the bundle with `vm.Script` and the V8 code cache from the
+ * The bootstrap script. It compiles the bundle (a function expression taking `require`, `module`
+ * and `exports`, see `build.ts`) with `vm.Script` and the V8 code cache from the
  * preamble, when there is one (V8 checks that the cache fits this node and this source and
  * ignores it otherwise), and hands the script to `start` so the worker can make a cache itself.
  */
@@ -19,7 +20,7 @@ export const BOOTSTRAP =
   'var a=process.argv,i=+a[1],o=+a[2],s=new (require("net").Socket)({fd:i,readable:true,writable:i===o}),b=Buffer.alloc(0);' +
   'function d(c){b=b.length?Buffer.concat([b,c]):c;if(b.length<12)return;var l=b.readUInt32BE(0),m=b.readUInt32BE(4),k=b.readUInt32BE(8),e=12+l+m+k;' +
   'if(b.length<e)return;s.removeListener("data",d);s.pause();var t=b.toString("utf8",12,12+l),M={exports:{}},' +
-  'S=new (require("vm").Script)("(function(require,module,exports){"+t+"\\n})",{filename:"switchyard-worker.js",cachedData:k?b.subarray(12+l+m,e):undefined});' +
+  'S=new (require("vm").Script)(t,{filename:"switchyard-worker.js",cachedData:k?b.subarray(12+l+m,e):undefined});' +
   'S.runInThisContext()(require,M,M.exports);M.exports.start(s,o,JSON.parse(b.toString("utf8",12+l,12+l+m)),b.subarray(e),t,S)}s.on("data",d)';
 
 /**

@@ -17,8 +17,9 @@ import { fileURLToPath } from 'node:url';
 export const WORKER_BUNDLE_NAME = 'switchyard-worker.js';
 
 /**
- * Builds the bundle and resolves its text. Rejects when esbuild is not installed or the sources
- * do not compile.
+ * Builds the bundle and resolves its text: a function expression `(function (require, module,
+ * exports) { ... })` around esbuild's CommonJS output. Rejects when esbuild is not installed or
+ * the sources do not compile.
  */
 export async function buildWorkerBundle(): Promise<string> {
   const esbuild = await import('esbuild');
@@ -48,7 +49,10 @@ export async function buildWorkerBundle(): Promise<string> {
   });
   const out = result.outputFiles[0];
   if (!out) throw new Error('esbuild produced no output for the worker bundle');
-  return out.text;
+  // Shipped as one function expression taking (require, module, exports), so the bootstrap
+  // compiles the received text as it is: wrapping it there would cost the worker another copy of
+  // the whole source on its young heap at start (bench/gateway (a)).
+  return `(function(require,module,exports){${out.text}\n})`;
 }
 
 const invokedPath = process.argv[1] ? resolve(process.argv[1]) : '';
