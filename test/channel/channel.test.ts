@@ -185,6 +185,28 @@ describe('channel items', () => {
   });
 });
 
+/**
+ * Opens a channel whose peer window holds five 100-byte items (plus 3 bytes), keeps sending such
+ * items without the peer consuming, and returns once sending stalled: exactly 6 went out.
+ */
+async function floodNeverConsumingPeer(preCredited: boolean): Promise<{ ch: Channel; peer: Channel; size: number; window: number; sent: () => number }> {
+  const size = binSize(100);
+  const window = size * 5 + 3;
+  const p = muxPair({ a: preCredited ? { peerWindow: window } : {}, b: { window } });
+  const ch = p.a.open('t');
+  const peer = await peerOf(p, 0);
+  let sent = 0;
+  void (async () => {
+    for (let i = 0; i < 100; i++) {
+      await ch.send(Buffer.alloc(100)).catch(() => {});
+      sent++;
+    }
+  })();
+  await turns(20);
+  assert.equal(sent, 6);
+  return { ch, peer, size, window, sent: () => sent };
+}
+
 describe('flow control', () => {
   test('flow control - send waits when the peer window is used up and resumes when the peer consumes', async () => {
     const size = binSize(40);
@@ -221,20 +243,7 @@ describe('flow control', () => {
   });
 
   test('flow control - a receiver that never consumes holds at most its window plus one item', async () => {
-    const size = binSize(100);
-    const window = size * 5 + 3;
-    const p = muxPair({ b: { window } });
-    const ch = p.a.open('t');
-    const peer = await peerOf(p, 0);
-    let sent = 0;
-    void (async () => {
-      for (let i = 0; i < 100; i++) {
-        await ch.send(Buffer.alloc(100)).catch(() => {});
-        sent++;
-      }
-    })();
-    await turns(20);
-    assert.equal(sent, 6);
+    const { ch, peer, size, window } = await floodNeverConsumingPeer(false);
     assert.equal(peer.queued, 6);
     assert.ok(peer.queued * size <= window + size);
     ch.destroy();
@@ -728,24 +737,11 @@ describe('pre-credited opens (peerWindow)', () => {
   });
 
   test('precredit - flow control holds: a receiver that never consumes holds at most its window plus one item', async () => {
-    const size = binSize(100);
-    const window = size * 5 + 3;
-    const p = muxPair({ a: { peerWindow: window }, b: { window } });
-    const ch = p.a.open('t');
-    const peer = await peerOf(p, 0);
-    let sent = 0;
-    void (async () => {
-      for (let i = 0; i < 100; i++) {
-        await ch.send(Buffer.alloc(100)).catch(() => {});
-        sent++;
-      }
-    })();
-    await turns(20);
-    assert.equal(sent, 6);
+    const { ch, peer, sent } = await floodNeverConsumingPeer(true);
     assert.equal(peer.queued, 6);
     // Consuming returns credit as before.
     for (let i = 0; i < 6; i++) await peer.receive(T);
-    await until(() => sent > 6, 2000, 'more sends after consuming');
+    await until(() => sent() > 6, 2000, 'more sends after consuming');
     ch.destroy();
   });
 
