@@ -16,8 +16,11 @@ import { ChannelMux, type ChannelMuxOptions } from './mux.ts';
 export interface FrameLink {
   onData(fn: (chunk: Buffer) => void): void;
   onClose(fn: (err: Error | undefined) => void): void;
-  /** Queues bytes; false when the peer is slow. */
-  write(chunk: Uint8Array): boolean;
+  /**
+   * Queues bytes; false when the peer is slow. `onWritten`, when given, is called once the link
+   * no longer refers to `chunk` (it was written out or copied); a link may also never call it.
+   */
+  write(chunk: Uint8Array, onWritten?: () => void): boolean;
   onDrain(fn: () => void): void;
   /** Flushes, then closes. */
   end(): void;
@@ -50,7 +53,14 @@ export function attachMux(link: FrameLink, options: AttachOptions): AttachedMux 
   const done = deferred<Error | undefined>();
   const mux = new ChannelMux({
     ...options,
-    send: (frame) => writeFrame(frame, (c) => link.write(c)),
+    send: (frame, onWritten) => {
+      if (!onWritten) return writeFrame(frame, (c) => link.write(c));
+      if (Buffer.isBuffer(frame)) return link.write(frame, onWritten);
+      let ok = true;
+      // The last chunk is the payload (a frame's header comes first).
+      frame.forEach((c, i) => (ok = link.write(c, i === frame.length - 1 ? onWritten : undefined)));
+      return ok;
+    },
     drained: () => new Promise<void>((resolve) => link.onDrain(resolve)),
   });
   const onBody = (body: Buffer): void => {
@@ -107,9 +117,9 @@ export function streamLink(readable: Readable, writable: Writable): FrameLink {
       if (closed) queueMicrotask(() => fn(closeError));
       else closeHandlers.push(fn);
     },
-    write(chunk) {
+    write(chunk, onWritten) {
       if (closed || writable.writableEnded || writable.destroyed) return false;
-      return writer.write(chunk);
+      return writer.write(chunk, onWritten);
     },
     onDrain(fn) {
       writer.onDrain(fn);

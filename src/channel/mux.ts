@@ -6,11 +6,33 @@
  * ({@link ChannelMux.closeAll}).
  * @module
  */
-import { ChannelRef, decodeValue, encodeValue, type CodecContext } from '../wire/codec.ts';
+import { ChannelRef, decodeValue, encodeValue, encodeValueChunks, type CodecContext } from '../wire/codec.ts';
 import { buildFrame, FrameReader, FrameType, type OutFrame } from '../wire/protocol.ts';
 import { ConnectionClosedError, EncodeError, MessageTooLargeError, ProtocolError, type RemoteError } from '../errors.ts';
 import { Channel, type ChannelHost } from './channel.ts';
 import { errorFromWire, errorToWire } from './remote-error.ts';
+import { giveSlab, isSlab, SLAB_MIN_BYTES, takeSlab } from './slab-pool.ts';
+
+/**
+ * Encodes `item`. When it holds large Buffers (64 KiB and more), the encoding goes into a pooled
+ * slab: the item's own Buffers are copied once, straight into it (the caller may still reuse them
+ * as soon as `send()` returns).
+ */
+function encodePooled(item: unknown, ctx: CodecContext): Buffer {
+  const chunks = encodeValueChunks(item, ctx);
+  // No large Buffer inside: msgpackr's own output, as encodeValue gives it.
+  if (chunks.length === 1) return chunks[0] as Buffer;
+  let n = 0;
+  for (const c of chunks) n += c.length;
+  if (n < SLAB_MIN_BYTES) return Buffer.concat(chunks, n);
+  const out = takeSlab(n) ?? Buffer.allocUnsafe(n);
+  let o = 0;
+  for (const c of chunks) {
+    out.set(c, o);
+    o += c.length;
+  }
+  return out;
+}
 
 /** Default receive window per channel: 1 MiB. */
 export const DEFAULT_WINDOW = 1 << 20;
@@ -40,8 +62,12 @@ export const CH_OPEN_FLAG_CREDITED = 2;
 
 /** Options of {@link ChannelMux}. */
 export interface ChannelMuxOptions {
-  /** Writes one frame; returns false when the underlying stream is congested. */
-  send(frame: OutFrame): boolean;
+  /**
+   * Writes one frame; returns false when the underlying stream is congested. `onWritten`, when
+   * given, is to be called once the frame's bytes are no longer referenced (written out, or
+   * copied); a link that cannot tell may ignore it.
+   */
+  send(frame: OutFrame, onWritten?: () => void): boolean;
   /** Resolves when the underlying stream has drained (for send backpressure). */
   drained(): Promise<void>;
   /** True on the side that connected (uses odd channel ids); the accepting side uses even ids. */
@@ -116,8 +142,8 @@ export class ChannelMux {
       get congested(): boolean {
         return mux.isCongested;
       },
-      encodeItem: (channel, item) => this.encodeItem(item, maxItem),
-      writeData: (channel, bytes) => this.write(buildFrame(FrameType.CH_DATA, [channel.id], [], bytes)),
+      encodeItem: (channel, item) => this.encodeItem(item, maxItem, true),
+      writeData: (channel, bytes) => this.write(buildFrame(FrameType.CH_DATA, [channel.id], [], bytes), isSlab(bytes) ? () => giveSlab(bytes) : undefined),
       writeCredit: (channel, bytes) => this.write(buildFrame(FrameType.CH_CREDIT, [channel.id, bytes], [])),
       writeClose: (channel, error) =>
         this.write(buildFrame(FrameType.CH_CLOSE, [channel.id], [], error === undefined ? undefined : encodeValue(errorToWire(error)))),
@@ -333,7 +359,11 @@ export class ChannelMux {
     ch._onLost(err);
   }
 
-  private encodeItem(item: unknown, maxItem: number): Buffer {
+  /**
+   * Encodes an item. With `pooled`, a large result is copied into a slab of the pool (see
+   * `slab-pool.ts`), which `writeData` gives back once the bytes are written.
+   */
+  private encodeItem(item: unknown, maxItem: number, pooled = false): Buffer {
     let refs: Channel[] | undefined;
     let foreign: Channel | undefined;
     let relayed: Channel | undefined;
@@ -354,7 +384,7 @@ export class ChannelMux {
     };
     let bytes: Buffer;
     try {
-      bytes = encodeValue(item, ctx);
+      bytes = pooled ? encodePooled(item, ctx) : encodeValue(item, ctx);
     } catch (err) {
       if (relayed && err instanceof EncodeError) {
         throw new EncodeError(
@@ -388,9 +418,9 @@ export class ChannelMux {
     );
   }
 
-  private write(frame: OutFrame): void {
+  private write(frame: OutFrame, onWritten?: () => void): void {
     if (this.closedError) return;
-    if (!this.opts.send(frame) && !this.isCongested) {
+    if (!this.opts.send(frame, onWritten) && !this.isCongested) {
       this.isCongested = true;
       this.opts.drained().then(
         () => {

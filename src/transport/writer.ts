@@ -23,6 +23,8 @@ export const EARLY_FLUSH_BYTES = 1024;
 /** Coalescing writer over a Node Writable (a socket or a child's stdin). */
 export class CoalescingWriter {
   private pending: Uint8Array[] = [];
+  /** `onWritten` callbacks of pending chunks, by index (sparse: most chunks have none). */
+  private pendingCallbacks: Array<(() => void) | undefined> | undefined;
   private pendingBytes = 0;
   private scheduled = false;
   private closed = false;
@@ -36,10 +38,13 @@ export class CoalescingWriter {
   /**
    * Queues `chunk` (the caller must not change it afterwards). Returns false when the stream's
    * buffer is above its high-water mark: the caller should stop producing until {@link onDrain}
-   * fires. Never drops data.
+   * fires. Never drops data. `onWritten` is called once the writer and the stream no longer refer
+   * to `chunk`: after the stream wrote it out (or failed to), or once it was copied into a joined
+   * buffer. It is not called for chunks dropped by {@link abandon}.
    */
-  write(chunk: Uint8Array): boolean {
+  write(chunk: Uint8Array, onWritten?: () => void): boolean {
     if (this.closed) return false;
+    if (onWritten) (this.pendingCallbacks ??= [])[this.pending.length] = onWritten;
     this.pending.push(chunk);
     this.pendingBytes += chunk.length;
     if (this.pendingBytes >= EARLY_FLUSH_BYTES) {
@@ -58,16 +63,20 @@ export class CoalescingWriter {
     this.scheduled = false;
     const chunks = this.pending;
     const bytes = this.pendingBytes;
+    const callbacks = this.pendingCallbacks;
     this.pending = [];
     this.pendingBytes = 0;
+    this.pendingCallbacks = undefined;
     if (chunks.length > 0 && !this.stream.destroyed) {
       if (chunks.length === 1) {
-        this.stream.write(chunks[0] as Uint8Array);
+        this.stream.write(chunks[0] as Uint8Array, callbacks?.[0]);
       } else if (bytes <= JOIN_LIMIT) {
         this.stream.write(Buffer.concat(chunks, bytes));
+        // Copied: the chunks are free now.
+        if (callbacks) for (const cb of callbacks) cb?.();
       } else {
         this.stream.cork();
-        for (const c of chunks) this.stream.write(c);
+        for (let i = 0; i < chunks.length; i++) this.stream.write(chunks[i] as Uint8Array, callbacks?.[i]);
         this.stream.uncork();
       }
     }
@@ -134,6 +143,7 @@ export class CoalescingWriter {
     this.closed = true;
     this.pending = [];
     this.pendingBytes = 0;
+    this.pendingCallbacks = undefined;
     if (this.drainListening) {
       this.drainListening = false;
       this.stream.off('drain', this.onStreamDrain);
