@@ -128,6 +128,13 @@ export class ChannelMux {
   private isCongested = false;
   private readonly drainWaiters = new Set<Channel>();
   private readonly decodeCtx: CodecContext;
+  private readonly encodeCtx: CodecContext = { toRef: (obj) => this.toRef(obj) };
+  /** What the current {@link encodeItem} walk met (reset per call). */
+  private readonly found: { refs: Channel[] | undefined; foreign: Channel | undefined; relayed: Channel | undefined } = {
+    refs: undefined,
+    foreign: undefined,
+    relayed: undefined,
+  };
 
   constructor(options: ChannelMuxOptions) {
     this.opts = options;
@@ -364,28 +371,14 @@ export class ChannelMux {
    * `slab-pool.ts`), which `writeData` gives back once the bytes are written.
    */
   private encodeItem(item: unknown, maxItem: number, pooled = false): Buffer {
-    let refs: Channel[] | undefined;
-    let foreign: Channel | undefined;
-    let relayed: Channel | undefined;
-    const ctx: CodecContext = {
-      toRef: (obj) => {
-        if (!(obj instanceof Channel)) return undefined;
-        if (this.opts.channelRefs === false) {
-          relayed = obj;
-          return undefined;
-        }
-        if (obj._host !== this.host) {
-          foreign = obj;
-          return undefined;
-        }
-        (refs ??= []).push(obj);
-        return new ChannelRef(obj.id);
-      },
-    };
+    // One context per multiplexer (no closure per item): what the walk met is collected here.
+    const found = this.resetFound();
+    const ctx = this.encodeCtx;
     let bytes: Buffer;
     try {
       bytes = pooled ? encodePooled(item, ctx) : encodeValue(item, ctx);
     } catch (err) {
+      const { relayed, foreign } = found;
       if (relayed && err instanceof EncodeError) {
         throw new EncodeError(
           err.path,
@@ -403,8 +396,31 @@ export class ChannelMux {
       throw err;
     }
     if (bytes.length > maxItem) throw new MessageTooLargeError(bytes.length, maxItem);
+    const refs = found.refs;
     if (refs) for (const ch of refs) if (!ch._announced) this.announce(ch);
     return bytes;
+  }
+
+  private resetFound(): { refs: Channel[] | undefined; foreign: Channel | undefined; relayed: Channel | undefined } {
+    this.found.refs = undefined;
+    this.found.foreign = undefined;
+    this.found.relayed = undefined;
+    return this.found;
+  }
+
+  /** The codec's hook while encoding: channels of this connection become references. */
+  private toRef(obj: object): ChannelRef | undefined {
+    if (!(obj instanceof Channel)) return undefined;
+    if (this.opts.channelRefs === false) {
+      this.found.relayed = obj;
+      return undefined;
+    }
+    if (obj._host !== this.host) {
+      this.found.foreign = obj;
+      return undefined;
+    }
+    (this.found.refs ??= []).push(obj);
+    return new ChannelRef(obj.id);
   }
 
   private announce(ch: Channel): void {
