@@ -13,7 +13,7 @@ import { bounded, guardTimer, type WaitOptions } from '../util/timers.ts';
 import { Target, WORKER_PROTOCOL, type RemoteInfo, type RemoteStatus, type RsyncRequest, type ServeRequest, type SpawnRequest, type WorkerConfig } from '../worker/protocol.ts';
 import { trace, traceLevel } from '../worker/trace.ts';
 import { openPopen, openSocket, openSsh, openVia, type ExitInfo, type GatewayIO, type IOContext, type OutputOption } from './io.ts';
-import { codeCacheKey, getCodeCache, putCodeCache } from './code-cache.ts';
+import { codeCacheKey, codeCacheMode, getCodeCache, putCodeCache } from './code-cache.ts';
 import { prepareSource, type RemoteSource } from './source.ts';
 import type { XSpec } from './spec.ts';
 import { workerSource } from './worker-source.ts';
@@ -355,7 +355,7 @@ export async function startGateway(ctx: StartContext): Promise<Gateway> {
   const output = options.output ?? 'inherit';
   let io: GatewayIO;
   // popen workers get the code cache an earlier worker started the same way made, or make one.
-  const cacheKey = spec.type === 'popen' && spec.via === undefined ? codeCacheKey(spec.node ?? [process.execPath], source) : undefined;
+  const cacheKey = spec.type === 'popen' && spec.via === undefined && codeCacheMode() !== 'off' ? codeCacheKey(spec.node ?? [process.execPath], source) : undefined;
   const codeCache = cacheKey !== undefined ? getCodeCache(cacheKey) : undefined;
   if (cacheKey !== undefined && codeCache === undefined) config.produceCache = true;
   const ioCtx = { spec, config, source, output, secret: options.secret, codeCache };

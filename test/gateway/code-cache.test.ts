@@ -5,11 +5,36 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { codeCacheKey, getCodeCache, putCodeCache } from '../../src/gateway/code-cache.ts';
+import { codeCacheFile, codeCacheKey, getCodeCache, putCodeCache } from '../../src/gateway/code-cache.ts';
 import { Group } from '../../src/gateway/group.ts';
 import { workerSource } from '../../src/gateway/worker-source.ts';
-import { until } from './helpers.ts';
+import { runScript, until } from './helpers.ts';
+
+const home = mkdtempSync(join(tmpdir(), 'switchyard-cc-'));
+process.env['SWITCHYARD_HOME'] = home;
+after(() => rmSync(home, { recursive: true, force: true }));
+
+/** In a new process (same home): the first popen gateway's codeCache state. */
+async function firstGatewayInNewProcess(env: Record<string, string> = {}): Promise<string> {
+  let state = '';
+  const code = `
+    ${Object.entries({ SWITCHYARD_HOME: home, ...env }).map(([k, v]) => `process.env[${JSON.stringify(k)}] = ${JSON.stringify(v)};`).join('\n')}
+    const { Group } = await import('./src/gateway/group.ts');
+    const g = new Group({ output: 'ignore' });
+    const gw = await g.makeGateway('popen');
+    console.log('STATE ' + (await gw.remoteInfo()).codeCache);
+    await g.terminate();
+  `;
+  const exit = await runScript(code, (line) => {
+    if (line.startsWith('STATE ')) state = line.slice(6);
+  });
+  assert.equal(exit, 0);
+  return state;
+}
 
 const T = { timeout: 20_000 };
 
@@ -48,6 +73,38 @@ describe('worker code cache', { timeout: 60_000 }, () => {
     await until(() => !getCodeCache(key)?.equals(garbage), 5000, 'the worker to replace the rejected cache');
     const next = await group.makeGateway('popen');
     assert.equal((await next.remoteInfo()).codeCache, 'accepted');
+  });
+
+  test('code cache - kept on disk (private to this user): the first gateway of the next process starts with it', T, async () => {
+    const key = codeCacheKey([process.execPath], await workerSource());
+    const file = codeCacheFile(key);
+    // The file is written in the background: wait until it holds the cache this process uses.
+    await until(() => existsSync(file) && readFileSync(file).equals(getCodeCache(key) ?? Buffer.alloc(0)), 5000, 'the cache file');
+    assert.equal(statSync(file).mode & 0o777, 0o600);
+    assert.equal(statSync(join(home, 'cache')).mode & 0o777, 0o700);
+    assert.equal(await firstGatewayInNewProcess(), 'accepted');
+    assert.equal(await firstGatewayInNewProcess({ SWITCHYARD_CODE_CACHE: 'memory' }), 'none', 'memory mode reads no file');
+    // A cache file others could have written is not used.
+    chmodSync(file, 0o666);
+    assert.equal(await firstGatewayInNewProcess(), 'none');
+    chmodSync(file, 0o600);
+    chmodSync(join(home, 'cache'), 0o777);
+    assert.equal(await firstGatewayInNewProcess(), 'none');
+    chmodSync(join(home, 'cache'), 0o700);
+    assert.equal(await firstGatewayInNewProcess(), 'accepted');
+  });
+
+  test('code cache - SWITCHYARD_CODE_CACHE=off: no cache is sent, asked for or kept', T, async () => {
+    process.env['SWITCHYARD_CODE_CACHE'] = 'off';
+    try {
+      const gw = await group.makeGateway('popen');
+      assert.equal((await gw.remoteInfo()).codeCache, 'none');
+      await echo(gw);
+      const key = codeCacheKey([process.execPath], await workerSource());
+      assert.equal(getCodeCache(key), undefined);
+    } finally {
+      delete process.env['SWITCHYARD_CODE_CACHE'];
+    }
   });
 
   test('code cache - kept per way of starting (node=), and only for popen', T, async () => {
