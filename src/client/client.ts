@@ -73,6 +73,12 @@ export interface LinkOperations {
    * end-to-end flow control (the service accepts it in `onChannel`). Native dialect only.
    */
   $openChannel(meta?: unknown): Channel;
+  /**
+   * Accepts the channels the service opens to this client (its `openChannel(requester, meta)`):
+   * `handler` gets each with its meta. Without a handler they are refused with an error the
+   * service sees. Returns a function that removes the handler. Native dialect only.
+   */
+  $onChannel(handler: (channel: Channel, meta: unknown) => void | Promise<void>): () => void;
 }
 
 /**
@@ -171,6 +177,8 @@ export class Client {
   private readonly links = new Map<string, ServiceIdentity>();
   private readonly closeHandlers: Array<() => void> = [];
   private readonly serviceGoneHandlers = new Set<(service: string) => void>();
+  /** Who accepts the channels each service opens to this client (see `$onChannel`). */
+  private readonly channelHandlers = new Map<string, (channel: Channel, meta: unknown) => void | Promise<void>>();
 
   /** Not for direct use: use {@link connect}. */
   constructor(
@@ -187,6 +195,19 @@ export class Client {
       },
       onClose: () => {
         for (const fn of this.closeHandlers.splice(0)) fn();
+      },
+      onChannel: (channel, meta, service) => {
+        const handler = this.channelHandlers.get(service);
+        if (!handler) {
+          channel.close(new Error(`${this.networkName} accepts no channels from the ${service} service (link.$onChannel(handler) accepts them)`));
+          return;
+        }
+        try {
+          const r = handler(channel, meta);
+          if (r instanceof Promise) r.catch((err: unknown) => channel.close(err instanceof Error ? err : new Error(String(err))));
+        } catch (err) {
+          channel.close(err instanceof Error ? err : new Error(String(err)));
+        }
       },
     });
   }
@@ -247,6 +268,12 @@ export class Client {
         client.hub.iterate(service, client.options.notificationBuffer ?? 1024, o.signal, () => client.session.closed, (fn) => client.closeHandlers.push(fn)),
       $shutdownService: (...args: unknown[]) => call('shutdown_service', args),
       $openChannel: (meta?: unknown) => client.session.openChannel(service, meta),
+      $onChannel: (handler) => {
+        client.channelHandlers.set(service, handler);
+        return () => {
+          if (client.channelHandlers.get(service) === handler) client.channelHandlers.delete(service);
+        };
+      },
       $unlink: async (o) => {
         await client.session.call('Manager', 'unlink', [service], {}, o);
         client.links.delete(service);

@@ -126,7 +126,6 @@ interface ServiceState {
   pendingNative: Map<number, PendingCall>;
   nextRoute: number;
   /** Next channel id the Manager uses on the service's connection (even: the Manager accepted it). */
-  nextChannel: number;
 }
 
 function safeEqual(a: string, b: string): boolean {
@@ -498,7 +497,7 @@ class Manager {
       peer.name = name;
       peer.kind = 'service';
       const entry = this.registry.services.get(name) as ServiceEntry<Peer>;
-      this.serviceStates.set(peer, { entry, pendingJson: new Map(), pendingNative: new Map(), nextRoute: 1, nextChannel: 2 });
+      this.serviceStates.set(peer, { entry, pendingJson: new Map(), pendingNative: new Map(), nextRoute: 1 });
     } else {
       return pyError('TypeError', `Unknown connection type ${pyRepr(typ)}. Must be "client" or "service"`);
     }
@@ -858,8 +857,9 @@ class Manager {
     // The client cannot know the service's window, and the service must not see a flag it did not agree to.
     if (flags & CH_OPEN_FLAG_CREDITED) return refuse(pyError('ProtocolError', 'Pre-credited channel opens are not relayed by the Manager'));
     if (flags !== 0) return refuse(pyError('ProtocolError', `Unknown channel open flags ${flags}`));
-    if (peer.kind !== 'client') return refuse(pyError('PermissionError', 'Only clients open channels through the Manager'));
     if (peer.channels.has(id)) return refuse(pyError('ProtocolError', `Channel ${id} is already open`));
+    if (peer.kind === 'service') return this.openChannelToClient(peer, id, window, target, meta, refuse);
+    if (peer.kind !== 'client') return refuse(pyError('PermissionError', 'Only clients and services open channels through the Manager'));
     const entry = this.registry.services.get(target);
     if (!entry) return refuse(pyError('KeyError', `the ${pyRepr(target)} Service is not connected to ${this.networkName}`));
     if (!entry.links.has(peer)) {
@@ -867,13 +867,38 @@ class Manager {
     }
     const svc = entry.peer;
     if (svc.dialect !== 'native') return refuse(pyError('ProtocolError', `The ${pyRepr(target)} service speaks msl-network JSON lines, which have no channels`));
-    const st = this.serviceStates.get(svc) as ServiceState;
-    let sid = st.nextChannel;
-    while (svc.channels.has(sid)) sid = sid >= 0xfffffffe ? 2 : sid + 2;
-    st.nextChannel = sid >= 0xfffffffe ? 2 : sid + 2;
-    peer.channels.set(id, { peer: svc, id: sid });
-    svc.channels.set(sid, { peer, id });
-    if (!svc.sendFrame(buildFrame(FrameType.CH_OPEN, [sid, window, 0], [peer.networkName], meta))) peer.holdFor(svc);
+    this.relayOpen(peer, id, svc, window, peer.networkName, meta);
+  }
+
+  /**
+   * A service opens a channel to one of its linked clients, named by its network name (as in
+   * `this.request.requester`). The client sees it opened by the service's name.
+   */
+  private openChannelToClient(svc: Peer, id: number, window: number, target: string, meta: Buffer, refuse: (err: PyError) => void): void {
+    const st = this.serviceStates.get(svc);
+    const entry = st?.entry;
+    if (!entry) return refuse(pyError('PermissionError', 'The service is not registered'));
+    let client: Peer | undefined;
+    for (const c of entry.links) if (c.networkName === target) client = c;
+    if (!client || client.state === 'closed') {
+      return refuse(pyError('PermissionError', `The ${pyRepr(entry.name)} service cannot open a channel to ${pyRepr(target)}: no linked client has that name`));
+    }
+    if (client.dialect !== 'native') return refuse(pyError('ProtocolError', `${target} speaks msl-network JSON lines, which have no channels`));
+    this.relayOpen(svc, id, client, window, entry.name, meta);
+  }
+
+  /**
+   * Opens the far end of a relayed channel: `from`'s channel `id` becomes a channel of the next
+   * free even id on `to`'s connection (the Manager accepted it, so it uses even ids there),
+   * announced to `to` as opened by `openerName`.
+   */
+  private relayOpen(from: Peer, id: number, to: Peer, window: number, openerName: string, meta: Buffer): void {
+    let tid = to.nextChannelId;
+    while (to.channels.has(tid)) tid = tid >= 0xfffffffe ? 2 : tid + 2;
+    to.nextChannelId = tid >= 0xfffffffe ? 2 : tid + 2;
+    from.channels.set(id, { peer: to, id: tid });
+    to.channels.set(tid, { peer: from, id });
+    if (!to.sendFrame(buildFrame(FrameType.CH_OPEN, [tid, window, 0], [openerName], meta))) from.holdFor(to);
   }
 
   /** Forwards CH_DATA, CH_CREDIT and CH_CLOSE to the other end, translating only the channel id. */

@@ -93,6 +93,7 @@ const BASE_NAMES = new Set<string>([
   'inFlight',
   'attributes',
   'onChannel',
+  'openChannel',
 ]);
 
 const current = new AsyncLocalStorage<RequestContext>();
@@ -303,6 +304,26 @@ export class Service {
    */
   emitNotification(...args: unknown[]): void {
     this.emitNotificationWith(args, {});
+  }
+
+  /**
+   * Opens a channel to a linked client, named by its network name (`this.request.requester`
+   * inside a method). The client accepts it with `link.$onChannel(handler)`; otherwise, or when no
+   * linked client has that name, the channel ends with a `RemoteError` saying why. Native dialect
+   * only: throws `ProtocolError` behind an msl-network Manager, `ClosedError` when not connected.
+   *
+   * @example
+   * ```ts
+   * async subscribe(): Promise<void> {
+   *   const ch = this.openChannel(this.request!.requester, { kind: 'samples' });
+   *   for (const block of instrument.blocks()) await ch.send(block);
+   *   ch.close();
+   * }
+   * ```
+   */
+  openChannel(client: string, meta?: unknown): Channel {
+    if (!this.#session || this.#session.closed) throw new ClosedError(`The connection of the ${this.name} service`);
+    return this.#session.openChannel(client, meta);
   }
 
   /** Emits a notification with positional and keyword arguments. */

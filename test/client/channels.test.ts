@@ -30,6 +30,24 @@ class Streamer extends Service {
   ping(): string {
     return 'pong';
   }
+  /** Opens a channel to the caller, sends `n` items and what the caller sends back, then closes. */
+  async pushTo(n: number): Promise<unknown[]> {
+    const ch = this.openChannel(this.request!.requester, { kind: 'push', n });
+    for (let i = 0; i < n; i++) await ch.send(Buffer.alloc(1000, i));
+    const back: unknown[] = [];
+    for await (const item of ch) back.push(item);
+    return back;
+  }
+  /** Opens a channel to `client` and reports how it ended. */
+  async openTo(client: string): Promise<string> {
+    const ch = this.openChannel(client, null);
+    try {
+      await ch.receive({ timeout: 3000 });
+      return 'open';
+    } catch (err) {
+      return `${(err as RemoteError).remoteName ?? (err as Error).name}: ${(err as RemoteError).remoteMessage ?? (err as Error).message}`;
+    }
+  }
 }
 
 class Closed extends Service {
@@ -162,6 +180,43 @@ describe('channels through the Manager', { timeout: 60_000 }, () => {
     const good = link.$openChannel({ mode: 'echo' });
     await good.send('after');
     assert.equal(await good.receive({ timeout: 3000 }), 'after');
+  });
+
+  test('channels - a service opens a channel to the client that called it; flow control and both directions', async () => {
+    const c = await open();
+    const link = await c.link<Streamer>('Streamer');
+    const seen: Array<{ meta: unknown; items: number }> = [];
+    const off = link.$onChannel(async (channel, meta) => {
+      let items = 0;
+      for await (const item of channel) {
+        assert.ok(Buffer.isBuffer(item));
+        items++;
+        if (items === 1500) break;
+      }
+      seen.push({ meta, items });
+      await channel.send('thanks');
+      channel.close();
+    });
+    // 1,500 items of 1 kB: more than the client's 1 MiB window, so credit must come back end to end.
+    assert.deepEqual(await link.$with({ timeout: 10_000 }).pushTo(1500), ['thanks']);
+    assert.deepEqual(seen, [{ meta: { kind: 'push', n: 1500 }, items: 1500 }]);
+    off();
+    // Without a handler the client refuses, and the service is told why.
+    const err = (await link.$with({ timeout: 10_000 }).pushTo(0).then(
+      () => undefined,
+      (e: unknown) => e,
+    )) as RemoteError;
+    assert.ok(err instanceof RemoteError, String(err));
+    assert.match(err.message, /accepts no channels from the Streamer service/);
+  });
+
+  test('channels - a service cannot open a channel to a client that is not linked with it', async () => {
+    const stranger = await open();
+    const c = await open();
+    const link = await c.link<Streamer>('Streamer');
+    const result = await link.openTo(stranger.networkName);
+    assert.match(result, /PermissionError: The 'Streamer' service cannot open a channel to '.*': no linked client has that name/);
+    assert.match(await link.openTo('nobody[0.0.0.0:1]'), /no linked client has that name/);
   });
 
   test('channels - when the service goes away, its channels end with an error', async () => {
