@@ -7,13 +7,13 @@ import { readFile } from 'node:fs/promises';
 import { attachMux } from '../channel/attach.ts';
 import type { Channel } from '../channel/channel.ts';
 import { DEFAULT_WINDOW, type ChannelMux } from '../channel/mux.ts';
-import { ConnectionClosedError, GatewayStartError, TimeoutError } from '../errors.ts';
+import { AbortError, ConnectionClosedError, GatewayStartError, TimeoutError } from '../errors.ts';
 import { deferred } from '../util/deferred.ts';
 import { bounded, guardTimer, type WaitOptions } from '../util/timers.ts';
 import { Target, WORKER_PROTOCOL, type RemoteInfo, type RemoteStatus, type RsyncRequest, type ServeRequest, type SpawnRequest, type WorkerConfig } from '../worker/protocol.ts';
 import { trace, traceLevel } from '../worker/trace.ts';
 import { openPopen, openSocket, openSsh, openVia, type ExitInfo, type GatewayIO, type IOContext, type OutputOption } from './io.ts';
-import { codeCacheKey, codeCacheMode, getCodeCache, putCodeCache } from './code-cache.ts';
+import { codeCacheKey, codeCacheMode, dropCodeCache, getCodeCache, putCodeCache } from './code-cache.ts';
 import { prepareSource, type RemoteSource } from './source.ts';
 import type { XSpec } from './spec.ts';
 import { workerSource } from './worker-source.ts';
@@ -355,7 +355,7 @@ export async function startGateway(ctx: StartContext): Promise<Gateway> {
   const output = options.output ?? 'inherit';
   let io: GatewayIO;
   // popen workers get the code cache an earlier worker started the same way made, or make one.
-  const cacheKey = spec.type === 'popen' && spec.via === undefined && codeCacheMode() !== 'off' ? codeCacheKey(spec.node ?? [process.execPath], source) : undefined;
+  const cacheKey = spec.type === 'popen' && spec.via === undefined && codeCacheMode() !== 'off' ? codeCacheKey(spec.node ?? [process.execPath], source, spec.env) : undefined;
   const codeCache = cacheKey !== undefined ? getCodeCache(cacheKey) : undefined;
   if (cacheKey !== undefined && codeCache === undefined) config.produceCache = true;
   const ioCtx = { spec, config, source, output, secret: options.secret, codeCache };
@@ -430,6 +430,8 @@ export async function startGateway(ctx: StartContext): Promise<Gateway> {
     info = await bounded(Promise.race([hello.promise, failed]), `gateway ${id} to start`, { timeout: startTimeout, signal: options.signal });
   } catch (err) {
     io.kill();
+    // A worker that died before its hello with a cache in its preamble: never send that one again.
+    if (codeCache !== undefined && cacheKey !== undefined && !(err instanceof AbortError)) dropCodeCache(cacheKey);
     if (err instanceof TimeoutError) {
       throw new GatewayStartError(spec.raw, `Gateway ${id} (${spec.raw}) did not start within ${startTimeout} ms${io.stderrTail() ? `: ${io.stderrTail().trim()}` : ''}`, { stderr: io.stderrTail() }, { cause: err });
     }

@@ -5,7 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { GatewayStartError } from '../../src/errors.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -79,7 +80,7 @@ describe('worker code cache', { timeout: 60_000 }, () => {
     const key = codeCacheKey([process.execPath], await workerSource());
     const file = codeCacheFile(key);
     // The file is written in the background: wait until it holds the cache this process uses.
-    await until(() => existsSync(file) && readFileSync(file).equals(getCodeCache(key) ?? Buffer.alloc(0)), 5000, 'the cache file');
+    await until(() => existsSync(file) && readFileSync(file).subarray(38).equals(getCodeCache(key) ?? Buffer.alloc(0)), 5000, 'the cache file');
     assert.equal(statSync(file).mode & 0o777, 0o600);
     assert.equal(statSync(join(home, 'cache')).mode & 0o777, 0o700);
     assert.equal(await firstGatewayInNewProcess(), 'accepted');
@@ -92,6 +93,39 @@ describe('worker code cache', { timeout: 60_000 }, () => {
     assert.equal(await firstGatewayInNewProcess(), 'none');
     chmodSync(join(home, 'cache'), 0o700);
     assert.equal(await firstGatewayInNewProcess(), 'accepted');
+  });
+
+  test('code cache - a damaged file is not used (checksum), and nothing is written into a directory others can write', T, async () => {
+    const key = codeCacheKey([process.execPath], await workerSource());
+    const file = codeCacheFile(key);
+    await until(() => existsSync(file), 5000, 'the cache file');
+    const good = readFileSync(file);
+    const bad = Buffer.from(good);
+    const mid = Math.floor(bad.length / 2);
+    for (let i = 0; i < 2048; i++) bad.writeUInt8((bad.readUInt8(mid + i) ^ 0xff) & 0xff, mid + i);
+    writeFileSync(file, bad, { mode: 0o600 });
+    assert.equal(await firstGatewayInNewProcess(), 'none', 'the damaged cache is not sent; the worker starts without one');
+    writeFileSync(file, good, { mode: 0o600 });
+    assert.equal(await firstGatewayInNewProcess(), 'accepted');
+    // A cache directory others could write: no file is written there.
+    chmodSync(join(home, 'cache'), 0o777);
+    try {
+      const other = codeCacheKey(['some-other-node'], await workerSource());
+      putCodeCache(other, randomBytes(1000));
+      await new Promise((r) => setTimeout(r, 200));
+      assert.equal(existsSync(codeCacheFile(other)), false);
+    } finally {
+      chmodSync(join(home, 'cache'), 0o700);
+    }
+  });
+
+  test('code cache - a cache whose worker died before its hello is dropped, in memory and on disk', T, async () => {
+    const key = codeCacheKey(['/bin/false'], await workerSource());
+    putCodeCache(key, randomBytes(4096));
+    await until(() => existsSync(codeCacheFile(key)), 5000, 'the cache file');
+    await assert.rejects(group.makeGateway('popen//node=/bin/false'), GatewayStartError);
+    assert.equal(getCodeCache(key), undefined);
+    await until(() => !existsSync(codeCacheFile(key)), 5000, 'the file to be removed');
   });
 
   test('code cache - SWITCHYARD_CODE_CACHE=off: no cache is sent, asked for or kept', T, async () => {
