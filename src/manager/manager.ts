@@ -116,6 +116,8 @@ interface PendingCall {
   attribute: string;
   /** How many identical JSON keys are outstanding (terminal users reuse uid ""). */
   count: number;
+  /** A CANCEL went to the service already. */
+  cancelled?: boolean;
 }
 
 interface ServiceState {
@@ -352,10 +354,14 @@ class Manager {
    */
   private cancelCalls(client: Peer, callId: number | undefined): void {
     for (const [svc, st] of this.serviceStates) {
-      if (svc.dialect !== 'native' || svc.state === 'closed' || st.pendingNative.size === 0) continue;
+      // Only services that said they understand it: an older one would take it for a protocol error.
+      if (svc.dialect !== 'native' || svc.state === 'closed' || st.pendingNative.size === 0 || !svc.features.has('cancel')) continue;
       for (const [route, call] of st.pendingNative) {
         if (call.client !== client || (callId !== undefined && call.callId !== callId)) continue;
-        svc.sendFrame(buildFrame(FrameType.CANCEL, [route], []));
+        if (!call.cancelled) {
+          call.cancelled = true;
+          if (!svc.sendFrame(buildFrame(FrameType.CANCEL, [route], [])) && client.state !== 'closed') client.holdFor(svc);
+        }
         if (callId !== undefined) return;
       }
     }
@@ -479,6 +485,9 @@ class Manager {
     const osName = typeof identity['os'] === 'string' ? identity['os'] : 'unknown';
     const sy = identity['switchyard'];
     const offersNative = isRecord(sy) && Array.isArray(sy['dialects']) && sy['dialects'].includes(NATIVE_DIALECT);
+    if (isRecord(sy) && Array.isArray(sy['features'])) {
+      peer.features = new Set(sy['features'].filter((f): f is string => typeof f === 'string').slice(0, 32));
+    }
     if (typ === 'client') {
       peer.networkName = `${name}[${peer.address}]`;
       peer.name = name;

@@ -39,6 +39,8 @@ export class Peer implements RegisteredPeer {
   os = 'unknown';
   /** Channels relayed through the Manager: this peer's channel id → the other end. */
   readonly channels = new Map<number, { peer: Peer; id: number }>();
+  /** What the peer's Switchyard says it understands beyond the dialect (e.g. `cancel`). */
+  features: ReadonlySet<string> = new Set();
   /** Next even id the Manager gives a channel it opens on this connection (it accepted it). */
   nextChannelId = 2;
 

@@ -288,7 +288,7 @@ export class Session {
       }
     }
     const offer = this.options.dialect !== 'json';
-    const ident = offer ? { ...identity, switchyard: { version: VERSION, dialects: [NATIVE_DIALECT] } } : identity;
+    const ident = offer ? { ...identity, switchyard: { version: VERSION, dialects: [NATIVE_DIALECT], features: ['cancel'] } } : identity;
     this.writeText(serviceResultLine(this.managerName, ident, ''));
     // Ask for the Manager's identity: a Switchyard Manager confirms the native dialect in its
     // reply and switches; a Python Manager just answers. Nothing else is sent before the reply.
