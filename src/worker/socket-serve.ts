@@ -49,6 +49,9 @@ export interface SocketWorkerHostOptions {
   onStarted?: (() => void) | undefined;
 }
 
+/** Connections in their handshake at once; more are refused at once with `ERR busy`. */
+export const MAX_HANDSHAKING = 64;
+
 interface Active {
   hangUp(): void;
   kill(): void;
@@ -89,15 +92,25 @@ export class SocketWorkerHost {
     const peer = `${conn.remoteAddress}:${conn.remotePort}`;
     const nonce = newNonce();
     const lines = new LineReader();
-    this.handshaking.add(conn);
     let relay: ((chunk: Buffer) => void) | undefined;
-    conn.onData((chunk) => (relay ? relay(chunk) : lines.push(chunk)));
+    // After a refusal or a failed handshake nothing more is read or kept.
+    let done = false;
+    conn.onData((chunk) => {
+      if (relay) relay(chunk);
+      else if (!done) lines.push(chunk);
+    });
     conn.onClose((err) => lines.fail(err ?? new Error('closed')));
     const refuse = (code: string, message: string): void => {
+      done = true;
       log(`refused ${peer}: ${message}`);
       conn.write(Buffer.from(`ERR ${code} ${message}\n`));
       conn.end();
     };
+    if (this.handshaking.size >= MAX_HANDSHAKING) {
+      refuse('SWITCHYARD_ERR_BUSY', `${MAX_HANDSHAKING} connections are already authenticating; try again later`);
+      return;
+    }
+    this.handshaking.add(conn);
     const timer = guardTimer(() => refuse('SWITCHYARD_ERR_TIMEOUT', `no authentication within ${handshakeTimeoutMs} ms`), handshakeTimeoutMs);
     conn.write(Buffer.from(`${SOCKET_GREETING} ${SOCKET_PROTOCOL} ${nonce}\n`));
     void lines.next().then(
@@ -122,9 +135,15 @@ export class SocketWorkerHost {
         if (this.active.size >= maxWorkers) return refuse('SWITCHYARD_ERR_BUSY', `the server runs its limit of ${maxWorkers} workers; try again later`);
         this.start(conn, peer, request, clientNonce, nonce, lines.rest(), (fn) => (relay = fn));
       },
-      () => {
+      (err: unknown) => {
+        // An overlong line, or the connection went: drop it (a stranger must not make us buffer).
         clearTimeout(timer);
         this.handshaking.delete(conn);
+        done = true;
+        if (!conn.closed) {
+          log(`refused ${peer}: ${(err as Error).message}`);
+          conn.destroy();
+        }
       },
     );
   }

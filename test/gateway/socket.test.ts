@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import net from 'node:net';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -93,6 +94,22 @@ describe('socket gateway', { timeout: 120_000 }, () => {
     assert.match(err.message, new RegExp(`Socket gateway 127\\.0\\.0\\.1:${server.port} refused: authentication failed: the shared secret does not match`));
     await until(() => /refused 127\.0\.0\.1:\d+: authentication failed/.test(server.output()), 5000, 'the server to log the refusal');
     assert.equal(server.output().match(/worker pid/g)?.length ?? 0, before);
+  });
+
+  test('socket server - a stranger streaming a line without end is dropped at once, not buffered until the timeout', async () => {
+    const sock = net.connect(server.port, '127.0.0.1');
+    let received = '';
+    sock.on('data', (d) => (received += d.toString()));
+    const closed = new Promise<number>((resolve) => sock.on('close', () => resolve(performance.now())));
+    sock.on('error', () => {});
+    await until(() => received.startsWith('SWITCHYARD-WORKER'), 5000, 'the greeting');
+    const t = performance.now();
+    // 70 KiB with no newline: longer than a handshake line may be.
+    const chunk = Buffer.alloc(10 * 1024, 0x78);
+    for (let i = 0; i < 7 && !sock.destroyed; i++) sock.write(chunk);
+    const end = await closed;
+    // The server's handshake timeout is 10 s; the overlong line ends it long before.
+    assert.ok(end - t < 5000, `closed after ${Math.round(end - t)} ms`);
   });
 
   test('socket gateway - no secret on the client side fails before connecting and names the ways to give one', async () => {
