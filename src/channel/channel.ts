@@ -137,13 +137,13 @@ export class Channel implements AsyncIterable<unknown> {
   private closeWaiters: Array<Deferred<void>> = [];
 
   /** Not for direct use: channels come from `ChannelMux.open()` or `Gateway.remoteExec()`. */
-  constructor(host: ChannelHost, id: number, window: number, sendCredit: number, announced: boolean, peerCredit = window) {
+  constructor(host: ChannelHost, id: number, window: number, sendCredit: number, announced: boolean) {
     this._host = host;
     this.id = id;
     this.window = window;
     this.credit = sendCredit;
     this._initialCredit = sendCredit;
-    this.peerCredit = peerCredit;
+    this.peerCredit = window;
     this._announced = announced;
   }
 

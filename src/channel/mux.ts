@@ -305,8 +305,8 @@ export class ChannelMux {
     return id;
   }
 
-  private create(id: number, credit: number, announced: boolean, peerCredit = this.window): Channel {
-    const ch = new Channel(this.host, id, this.window, credit, announced, peerCredit);
+  private create(id: number, credit: number, announced: boolean): Channel {
+    const ch = new Channel(this.host, id, this.window, credit, announced);
     this.channels.set(id, ch);
     this.opts.onSizeChange?.(this.channels.size);
     return ch;
@@ -337,7 +337,8 @@ export class ChannelMux {
     if (preCredited > this.window) {
       throw new ProtocolError(`The peer opened channel ${id} counting ${preCredited} bytes of credit; the window here is ${this.window}`);
     }
-    const ch = this.create(id, window, true, preCredited > 0 ? preCredited : this.window);
+    // The peer counted preCredited and is granted the rest now: it may send the whole window.
+    const ch = this.create(id, window, true);
     const grant = this.window - preCredited;
     if (grant > 0) this.write(buildFrame(FrameType.CH_CREDIT, [id, grant], []));
     if (flags & CH_OPEN_FLAG_REF) return;
@@ -428,7 +429,7 @@ export class ChannelMux {
     ch._announced = true;
     if (ch._ended) return;
     // A channel made by newChannel() already counts peerWindow of credit (see create()).
-    const credited = ch.id % 2 === (this.opts.initiator ? 1 : 0) && this.peerWindow > 0 && ch._initialCredit > 0;
+    const credited = ch.id % 2 === (this.opts.initiator ? 1 : 0) && ch._initialCredit > 0;
     this.write(
       buildFrame(FrameType.CH_OPEN, credited ? [ch.id, this.window, CH_OPEN_FLAG_REF | CH_OPEN_FLAG_CREDITED, ch._initialCredit] : [ch.id, this.window, CH_OPEN_FLAG_REF], ['']),
     );

@@ -286,19 +286,48 @@ export class Gateway {
   }
 }
 
+const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|::1|\[::1\])$/i;
+
 /**
- * `installvia=<id>`: has gateway `<id>` listen on its host (by default `127.0.0.1:0`, or the
- * `socket=` address) for this one gateway, with a fresh random secret sent over `<id>`'s own
- * channel, then connects to it as a socket gateway. Closing the new gateway stops the server.
+ * True when `gw`'s worker runs on this host: popen, a `via=`/`installvia=` gateway of a local one,
+ * or a socket/ssh gateway to a loopback address.
+ */
+function runsHere(gw: Gateway, lookup: (id: string) => Gateway | undefined, depth = 0): boolean {
+  const spec = gw.spec;
+  const parent = spec.via ?? spec.installvia;
+  if (parent !== undefined) {
+    const p = lookup(parent);
+    return p !== undefined && depth < 16 && runsHere(p, lookup, depth + 1);
+  }
+  if (spec.type === 'popen') return true;
+  if (spec.type === 'socket') return spec.socket !== undefined && LOOPBACK.test(spec.socket.host);
+  const dest = (spec.ssh ?? []).filter((a) => !a.startsWith('-')).at(-1) ?? '';
+  return LOOPBACK.test(dest.replace(/^[^@]*@/, ''));
+}
+
+/**
+ * `installvia=<id>`: has gateway `<id>` listen on its host for this one gateway, with a fresh
+ * random secret sent over `<id>`'s own channel, then connects to it as a socket gateway. When
+ * `<id>` runs on this host it listens on `127.0.0.1:0` (or the `socket=` address); when it may run
+ * on another host the spec must give `socket=host:port`, an address that host can listen on and
+ * this one can reach (it is trusted as given). Closing the new gateway stops the server.
  */
 async function openInstalled(ctx: StartContext, ioCtx: IOContext): Promise<GatewayIO> {
   const { spec, id, options } = ctx;
   const viaId = spec.installvia as string;
-  const host = ctx.viaGateway?.(viaId);
+  const lookup = (v: string): Gateway | undefined => ctx.viaGateway?.(v);
+  const host = lookup(viaId);
   if (!host) throw new GatewayStartError(spec.raw, `installvia=${viaId}: no gateway with that id in this group`);
+  const local = runsHere(host, lookup);
+  if (!local && spec.socket === undefined) {
+    throw new GatewayStartError(
+      spec.raw,
+      `installvia=${viaId}: gateway ${viaId} runs on another host, whose loopback this host cannot reach; give the address it should listen on and this host can reach, e.g. socket=buildhost:9000//installvia=${viaId}`,
+    );
+  }
   const secret = randomBytes(32).toString('hex');
   const startTimeout = options.startTimeout ?? 30_000;
-  let channel: Channel;
+  let channel: Channel | undefined;
   let where: { host: string; port: number };
   try {
     channel = host._serve({
@@ -310,9 +339,12 @@ async function openInstalled(ctx: StartContext, ioCtx: IOContext): Promise<Gatew
     });
     where = (await channel.receive({ timeout: startTimeout, signal: options.signal })) as { host: string; port: number };
   } catch (err) {
+    // Stop the server over there too (a timeout or abort here leaves it listening otherwise).
+    channel?.close();
     throw new GatewayStartError(spec.raw, `Gateway ${id} (${spec.raw}): gateway ${viaId} could not serve it: ${(err as Error).message}`, {}, { cause: err });
   }
-  const connectHost = where.host === '0.0.0.0' || where.host === '::' ? '127.0.0.1' : where.host;
+  // Here: the bound address (a wildcard means loopback). Elsewhere: the name the spec gave.
+  const connectHost = !local ? (spec.socket as { host: string }).host : where.host === '0.0.0.0' || where.host === '::' ? '127.0.0.1' : where.host;
   trace(() => `gateway ${id}: ${viaId} serves it on ${where.host}:${where.port}`);
   let io: GatewayIO;
   try {

@@ -46,7 +46,7 @@ let decodeContext: CodecContext | undefined;
 // a bin32 header and the caller's own Buffer. The tag is 12 random bytes: it cannot occur by chance.
 // Made on first use, with Web Crypto: importing node:crypto here would load it into every gateway
 // worker at start (about 170 KB of young heap and a scavenge on the way to the first round trip,
-// bench/gateway (a)), and a worker never splices.
+// bench/gateway (a)); a worker needs the tag only once it sends a large item.
 let spliceTag: Buffer | undefined;
 const spliceTagBytes = (): Buffer => (spliceTag ??= Buffer.from(globalThis.crypto.getRandomValues(new Uint8Array(12))));
 class Splice {

@@ -755,6 +755,18 @@ describe('pre-credited opens (peerWindow)', () => {
     assert.equal((credits[0] as Buffer).readUInt32BE(5), 900);
   });
 
+  test('precredit - with the top-up the opener may use the whole acceptor window, not just its pre-credit', async () => {
+    const p = muxPair({ a: { peerWindow: 256 * 1024 }, b: { window: 1 << 20 } });
+    const ch = p.a.open('t');
+    const peer = await peerOf(p, 0);
+    await turns();
+    // Three 100 kB items: beyond the pre-credit, within the window. None may be refused.
+    for (let i = 0; i < 3; i++) await ch.send(Buffer.alloc(100_000, i), T);
+    await turns(5);
+    assert.equal(peer.queued, 3);
+    for (let i = 0; i < 3; i++) assert.equal(((await peer.receive(T)) as Buffer)[0], i);
+  });
+
   test('precredit - an open counting more than the acceptor window is a ProtocolError', () => {
     const p = muxPair({ b: { window: 1000 } });
     const frame = buildFrame(FrameType.CH_OPEN, [1, 1000, CH_OPEN_FLAG_CREDITED, 2000], ['t']);

@@ -53,6 +53,20 @@ describe('ssh gateway', { timeout: 120_000, skip }, () => {
     await until(() => stderr.join('').includes('printed-remotely\n'), 5000, 'the remote output');
   });
 
+  test('ssh - installvia on an ssh gateway needs the address to listen on there, and works with it', async () => {
+    await group.makeGateway(spec('//id=sshhost'));
+    // 'sshtest' is a name from the ssh config: the gateway may be on another host.
+    const err = await group.makeGateway('socket//installvia=sshhost').catch((e: unknown) => e);
+    assert.ok(err instanceof GatewayStartError, String(err));
+    assert.match(err.message, /gateway sshhost runs on another host, whose loopback this host cannot reach; give the address/);
+    // Here that host is this one, so its loopback is reachable.
+    const gw = await group.makeGateway('socket=127.0.0.1:0//installvia=sshhost');
+    const ch = gw.remoteExec('channel.send(await channel.receive() + 1)');
+    await ch.send(1);
+    assert.equal(await ch.receive({ timeout: 5000 }), 2);
+    await gw.exit();
+  });
+
   test('ssh - a refused connection is reported with ssh\'s own message and exit code', async () => {
     const port = await freePort();
     const err = await group.makeGateway(`ssh=-p ${port} 127.0.0.1//ssh_config=${sshd.sshConfig}`).catch((e: unknown) => e);
