@@ -21,6 +21,8 @@ export interface FrameLink {
    * no longer refers to `chunk` (it was written out or copied); a link may also never call it.
    */
   write(chunk: Uint8Array, onWritten?: () => void): boolean;
+  /** True when the link calls `write`'s `onWritten` (then large items go into pooled slabs). */
+  readonly reportsWritten?: boolean;
   onDrain(fn: () => void): void;
   /** Flushes, then closes. */
   end(): void;
@@ -52,6 +54,7 @@ export function attachMux(link: FrameLink, options: AttachOptions): AttachedMux 
   const splitter = new FrameSplitter(options.maxFrameBytes ?? 256 << 20);
   const done = deferred<Error | undefined>();
   const mux = new ChannelMux({
+    poolItems: link.reportsWritten === true,
     ...options,
     send: (frame, onWritten) => {
       if (!onWritten) return writeFrame(frame, (c) => link.write(c));
@@ -110,6 +113,7 @@ export function streamLink(readable: Readable, writable: Writable): FrameLink {
     if (readable !== (writable as unknown)) readable.destroy();
   });
   return {
+    reportsWritten: true,
     onData(fn) {
       readable.on('data', fn);
     },

@@ -75,6 +75,12 @@ export interface ChannelMuxOptions {
   /** Receive window per channel in bytes (default 1 MiB); advertised to the peer. */
   window?: number;
   /**
+   * Encode items holding large Buffers into pooled slabs (`slab-pool.ts`), given back when `send`'s
+   * `onWritten` fires. Only for a `send` that calls it: a slab that never comes back is a
+   * power-of-two buffer wasted. Default false.
+   */
+  poolItems?: boolean;
+  /**
    * The receive window the peer gives each channel, when both sides know it out of band (a gateway
    * and its worker share one configuration). Channels this side opens or announces then start
    * with that much credit ({@link CH_OPEN_FLAG_CREDITED}) instead of waiting a round trip for the
@@ -149,7 +155,7 @@ export class ChannelMux {
       get congested(): boolean {
         return mux.isCongested;
       },
-      encodeItem: (channel, item) => this.encodeItem(item, maxItem, true),
+      encodeItem: (channel, item) => this.encodeItem(item, maxItem, options.poolItems === true),
       writeData: (channel, bytes) => this.write(buildFrame(FrameType.CH_DATA, [channel.id], [], bytes), isSlab(bytes) ? () => giveSlab(bytes) : undefined),
       writeCredit: (channel, bytes) => this.write(buildFrame(FrameType.CH_CREDIT, [channel.id, bytes], [])),
       writeClose: (channel, error) =>
