@@ -390,7 +390,7 @@ export async function startGateway(ctx: StartContext): Promise<Gateway> {
   const cacheKey = spec.type === 'popen' && spec.via === undefined && codeCacheMode() !== 'off' ? codeCacheKey(spec.node ?? [process.execPath], source, spec.env) : undefined;
   const codeCache = cacheKey !== undefined ? getCodeCache(cacheKey) : undefined;
   if (cacheKey !== undefined && codeCache === undefined) config.produceCache = true;
-  const ioCtx = { spec, config, source, output, secret: options.secret, codeCache };
+  const ioCtx = { spec, config, source, output, secret: options.secret, codeCache, wait: { timeout: options.startTimeout ?? 30_000, signal: options.signal } };
   if (spec.via !== undefined) {
     const host = ctx.viaGateway?.(spec.via);
     if (!host) throw new GatewayStartError(spec.raw, `via=${spec.via}: no gateway with that id in this group`);

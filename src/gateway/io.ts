@@ -8,16 +8,16 @@
 import type { Readable } from 'node:stream';
 import { streamLink, type FrameLink } from '../channel/attach.ts';
 import type { Channel } from '../channel/channel.ts';
-import { GatewayStartError } from '../errors.ts';
+import { AbortError, GatewayStartError } from '../errors.ts';
 import type { Connection } from '../transport/connection.ts';
 import { resolveHooks } from '../transport/default-hooks.ts';
 import { spawnProcess, type ProcessHandle } from '../transport/process.ts';
 import { connect } from '../transport/tcp.ts';
 import { deferred } from '../util/deferred.ts';
-import { guardTimer } from '../util/timers.ts';
+import { bounded, guardTimer, type WaitOptions } from '../util/timers.ts';
 import { BOOTSTRAP, buildPreamble } from '../worker/bootstrap.ts';
 import type { SpawnRequest, WorkerConfig } from '../worker/protocol.ts';
-import { spawnWorker } from '../worker/spawn.ts';
+import { spawnWorker, workerSpawnEnv } from '../worker/spawn.ts';
 import {
   clientProof,
   LineReader,
@@ -70,6 +70,8 @@ export interface IOContext {
   output: OutputOption;
   /** Shared secret for socket gateways. */
   secret?: string | undefined;
+  /** Bounds on starting: the gateway's `startTimeout` and `signal` (socket gateways' connect and handshake). */
+  wait?: WaitOptions | undefined;
   /** popen: a V8 code cache for the worker bundle (see `code-cache.ts`). */
   codeCache?: Uint8Array | undefined;
   /** For socket gateways: connect here instead of the spec's `socket=` (used by `installvia=`). */
@@ -120,21 +122,9 @@ function processIO(proc: ProcessHandle, link: FrameLink, tail: { text: string },
   };
 }
 
-/** Environment for a local worker: without `NODE_EXTRA_CA_CERTS` unless the spec sets it (see docs). */
-function workerEnv(spec: XSpec, config: WorkerConfig): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, ...spec.env };
-  if (!('NODE_EXTRA_CA_CERTS' in spec.env) && env['NODE_EXTRA_CA_CERTS'] !== undefined) {
-    // Loading extra CA certificates costs ~90 ms of every Node start; the worker puts the
-    // variable back into its process.env so that programs it starts still get it.
-    config.restoreExtraCaCerts = env['NODE_EXTRA_CA_CERTS'];
-    delete env['NODE_EXTRA_CA_CERTS'];
-  }
-  return env;
-}
-
 /** popen: a local child process with the protocol on descriptor 3. */
 export function openPopen(ctx: IOContext): GatewayIO {
-  const env = workerEnv(ctx.spec, ctx.config);
+  const { env, config } = workerSpawnEnv(process.env, ctx.spec.env, ctx.config);
   const { process: proc, socket } = spawnWorker({
     node: ctx.spec.node ?? [process.execPath],
     env,
@@ -142,7 +132,7 @@ export function openPopen(ctx: IOContext): GatewayIO {
     stdout: 'pipe',
     stderr: 'pipe',
     source: ctx.source,
-    config: ctx.config,
+    config,
     codeCache: ctx.codeCache,
   });
   const tail = { text: '' };
@@ -266,17 +256,27 @@ export async function openSocket(ctx: IOContext, tls: { ca?: string | undefined 
   }
   let conn: Connection;
   try {
-    conn = await connect({ host, port, tls: tls ? { ca: tls.ca, checkHostname: false } : undefined, hooks: await resolveHooks(undefined) });
+    conn = await connect({
+      host,
+      port,
+      tls: tls ? { ca: tls.ca, checkHostname: false } : undefined,
+      hooks: await resolveHooks(undefined),
+      timeoutMs: ctx.wait?.timeout,
+      signal: ctx.wait?.signal,
+    });
   } catch (err) {
+    if (err instanceof AbortError) throw err;
     throw new GatewayStartError(ctx.spec.raw, `Socket gateway ${where}: ${(err as Error).message}`, {}, { cause: err });
   }
   const lines = new LineReader();
+  // A server that accepts and then says nothing must not hold makeGateway forever.
+  const nextLine = (): Promise<string> => bounded(lines.next(), `the handshake of socket gateway ${where}`, ctx.wait);
   conn.onData((chunk) => lines.push(chunk));
   conn.onClose((err) => lines.fail(err ?? new Error('the server closed the connection during the handshake')));
   let pid: number | undefined;
   let rest: Buffer;
   try {
-    const greeting = await lines.next();
+    const greeting = await nextLine();
     const g = new RegExp(`^${SOCKET_GREETING} (\\d+) ([0-9a-f]{16,128})$`).exec(greeting);
     if (!g) throw new Error(`it is not a switchyard worker server (it said ${JSON.stringify(greeting.slice(0, 80))})`);
     if (Number(g[1]) !== SOCKET_PROTOCOL) throw new Error(`it speaks socket protocol ${g[1]}, this host ${SOCKET_PROTOCOL}`);
@@ -285,7 +285,7 @@ export async function openSocket(ctx: IOContext, tls: { ca?: string | undefined 
     const request: SocketRequest = { config: ctx.config, env: { ...ctx.spec.env }, nice: ctx.spec.nice };
     const json = JSON.stringify(request);
     conn.write(Buffer.from(`AUTH ${clientProof(secret, serverNonce, clientNonce, json)} ${clientNonce} ${json}\n`));
-    const answer = await lines.next();
+    const answer = await nextLine();
     const ok = /^OK (\d+) ([0-9a-f]{64})$/.exec(answer);
     if (!ok) {
       const e = /^ERR (\S+) (.*)$/.exec(answer);
@@ -298,6 +298,7 @@ export async function openSocket(ctx: IOContext, tls: { ca?: string | undefined 
     rest = lines.rest();
   } catch (err) {
     conn.destroy();
+    if (err instanceof AbortError) throw err;
     throw new GatewayStartError(ctx.spec.raw, `Socket gateway ${where} refused: ${(err as Error).message}`, {}, { cause: err });
   }
   const tail = { text: '' };

@@ -11,7 +11,7 @@ import { closeSync, lstatSync, openSync, readdirSync, readFileSync, readlinkSync
 import { open, readFile } from 'node:fs/promises';
 import { isAbsolute, relative, resolve, sep } from 'node:path';
 import type { Channel } from '../channel/channel.ts';
-import { RemoteError, RSyncError, TimeoutError } from '../errors.ts';
+import { AbortError, RemoteError, RSyncError, TimeoutError } from '../errors.ts';
 import { guardTimer, type WaitOptions } from '../util/timers.ts';
 import type { RsyncEntry, RsyncReceiverStats, RsyncToReceiver, RsyncToSender } from '../worker/protocol.ts';
 import { computeDelta, md5Of, type BlockSignatures, type DeltaOp } from '../worker/rsync-blocks.ts';
@@ -144,6 +144,7 @@ export class RSync {
     try {
       const results = await Promise.allSettled(this.targets.map((t) => this.syncTarget(t, walked, controller.signal)));
       if (timedOut) throw new TimeoutError(`RSync of ${this.sourceDir}`, options?.timeout as number);
+      if (options?.signal?.aborted) throw new AbortError(`RSync of ${this.sourceDir}`, { cause: options.signal.reason });
       const failed = results.findIndex((r) => r.status === 'rejected');
       if (failed >= 0) {
         const t = this.targets[failed] as RSync['targets'][number];

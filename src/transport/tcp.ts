@@ -101,11 +101,19 @@ export async function listen(options: ListenOptions): Promise<Listener> {
     const remoteAddress = socket.remoteAddress ?? '';
     const remotePort = socket.remotePort ?? 0;
     const remoteContact = formatContact(remoteAddress.replace(/^::ffff:/, ''), remotePort);
+    let rejected = false;
     const reject = (error: Error): void => {
+      if (rejected) return;
+      rejected = true;
       socket.destroy();
       options.onRejected?.({ remoteAddress, remotePort, error });
     };
+    // Until the connection is handed over (hooks and TLS may take a while), a reset by the peer
+    // must not become an uncaught 'error'.
+    const early = (err: Error): void => reject(err);
+    socket.on('error', early);
     const handOver = (s: net.Socket, attrs: Attr[]): void => {
+      socket.off('error', early);
       let closeHooksRun = false;
       const runClose = async (): Promise<void> => {
         if (closeHooksRun || !cx) return;

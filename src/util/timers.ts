@@ -83,12 +83,14 @@ export function bounded<T>(
 
 /** Resolves after `ms` milliseconds, or rejects with {@link AbortError} when `signal` aborts. */
 export function delay(ms: number, signal?: AbortSignal): Promise<void> {
+  let t: NodeJS.Timeout | undefined;
+  // bounded() removes its own abort listener; the timer is cleared when the wait is given up.
   return bounded(
     new Promise<void>((resolve) => {
-      const t = clock.setTimeout(resolve, ms);
-      signal?.addEventListener('abort', () => clock.clearTimeout(t), { once: true });
+      t = clock.setTimeout(resolve, ms);
     }),
     `a delay of ${ms} ms`,
     { signal },
+    () => clock.clearTimeout(t),
   );
 }

@@ -19,8 +19,6 @@ export function serveOne(channel: Channel, req: ServeRequest, source: string, ho
     channel.close('SERVE needs { host, port, secret } with a secret of at least 32 characters');
     return;
   }
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  delete env['NODE_EXTRA_CA_CERTS'];
   let server: net.Server | undefined;
   const stopListening = (): void => {
     server?.close();
@@ -33,7 +31,8 @@ export function serveOne(channel: Channel, req: ServeRequest, source: string, ho
     handshakeTimeoutMs: req.acceptTimeoutMs,
     killAfterMs: req.killAfterMs,
     node: [process.execPath],
-    env,
+    // The served worker starts without NODE_EXTRA_CA_CERTS and restores it (socket-serve.ts).
+    env: process.env,
     log: (line) => trace(() => `${hostId}-worker serve: ${line}`),
     onStarted: stopListening,
   });

@@ -8,6 +8,7 @@
  * the handshake timeout ends it with an `ERR` line and no process is started.
  * @module
  */
+import { ProtocolError } from '../errors.ts';
 import type { Connection } from '../transport/connection.ts';
 import type { ProcessExit } from '../transport/process.ts';
 import { guardTimer } from '../util/timers.ts';
@@ -25,7 +26,7 @@ import {
   SOCKET_PROTOCOL,
   type SocketRequest,
 } from './socket-protocol.ts';
-import { spawnWorker } from './spawn.ts';
+import { spawnWorker, workerSpawnEnv } from './spawn.ts';
 
 /** Options of {@link SocketWorkerHost}. */
 export interface SocketWorkerHostOptions {
@@ -158,12 +159,7 @@ export class SocketWorkerHost {
     setRelay: (fn: (chunk: Buffer) => void) => void,
   ): void {
     const { secret, log, killAfterMs } = this.options;
-    const env: NodeJS.ProcessEnv = { ...this.options.env, ...request.env };
-    const config: WorkerConfig = { ...request.config };
-    if (!(request.env && 'NODE_EXTRA_CA_CERTS' in request.env) && env['NODE_EXTRA_CA_CERTS'] !== undefined) {
-      config.restoreExtraCaCerts = env['NODE_EXTRA_CA_CERTS'];
-      delete env['NODE_EXTRA_CA_CERTS'];
-    }
+    const { env, config } = workerSpawnEnv(this.options.env, request.env, request.config);
     const { process: proc, socket } = spawnWorker({
       node: this.options.node,
       env,
@@ -223,7 +219,7 @@ export class SocketWorkerHost {
         log(`gateway ${config.id} from ${peer}: host hung up`);
         entry.hangUp();
       } else {
-        throw new Error(`unexpected record kind ${kind}`);
+        throw new ProtocolError(`Unexpected socket-gateway record kind ${kind} from the client`);
       }
     };
     setRelay((chunk) => {

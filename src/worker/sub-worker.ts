@@ -7,14 +7,13 @@
  */
 import type { Channel } from '../channel/channel.ts';
 import type { SpawnRequest } from './protocol.ts';
-import { spawnWorker } from './spawn.ts';
+import { spawnWorker, workerSpawnEnv } from './spawn.ts';
 import { trace } from './trace.ts';
 
 /** Starts the sub-worker `req` asks for and relays it over `channel`. */
 export function relaySubWorker(channel: Channel, req: SpawnRequest, source: string, hostId: string): void {
-  const env: NodeJS.ProcessEnv = { ...process.env, ...req.env };
-  delete env['NODE_EXTRA_CA_CERTS'];
-  const { process: child, socket } = spawnWorker({ node: req.node ?? [process.execPath], env, nice: req.nice, stdout: 'inherit', stderr: 'inherit', source, config: req.config });
+  const { env, config } = workerSpawnEnv(process.env, req.env, req.config);
+  const { process: child, socket } = spawnWorker({ node: req.node ?? [process.execPath], env, nice: req.nice, stdout: 'inherit', stderr: 'inherit', source, config });
   trace(() => `${hostId}-worker spawned sub-worker ${req.config.id} pid ${child.pid}`);
   socket.on('data', (chunk: Buffer) => {
     // One chunk in flight at a time: the channel's credit paces the sub-worker.

@@ -463,3 +463,23 @@ describe('group', () => {
     }
   });
 });
+
+describe('NODE_EXTRA_CA_CERTS', { timeout: 30_000 }, () => {
+  test('workers have it back in process.env (they start without it): popen, via= and installvia=; env: sets another', async () => {
+    const saved = process.env['NODE_EXTRA_CA_CERTS'];
+    process.env['NODE_EXTRA_CA_CERTS'] = '/nonexistent/switchyard-test-ca.pem';
+    const g = new Group({ output: 'ignore' });
+    try {
+      const probe = 'channel.send(process.env.NODE_EXTRA_CA_CERTS)';
+      const seen = async (spec: string): Promise<unknown> => (await g.makeGateway(spec)).remoteExec(probe).receive({ timeout: 5000 });
+      assert.deepEqual(await seen('popen//id=p'), '/nonexistent/switchyard-test-ca.pem');
+      assert.deepEqual(await seen('popen//via=p'), '/nonexistent/switchyard-test-ca.pem');
+      assert.deepEqual(await seen('socket//installvia=p'), '/nonexistent/switchyard-test-ca.pem');
+      assert.deepEqual(await seen('popen//via=p//env:NODE_EXTRA_CA_CERTS=/other.pem'), '/other.pem');
+    } finally {
+      await g.terminate({ timeout: 1000 });
+      if (saved === undefined) delete process.env['NODE_EXTRA_CA_CERTS'];
+      else process.env['NODE_EXTRA_CA_CERTS'] = saved;
+    }
+  });
+});

@@ -7,7 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { appendFileSync, chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, truncateSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { RemoteError, RSyncError } from '../../src/errors.ts';
+import { AbortError, RemoteError, RSyncError } from '../../src/errors.ts';
 import type { Gateway } from '../../src/gateway/gateway.ts';
 import { Group } from '../../src/gateway/group.ts';
 import { RSync, type RSyncProgress } from '../../src/gateway/rsync.ts';
@@ -127,6 +127,17 @@ describe('rsync', { timeout: 120_000 }, () => {
     assert.deepEqual(mine.map((e) => e.type), ['list', 'file', 'file', 'file', 'file', 'done']);
     assert.deepEqual(mine[0], { type: 'list', target: gw.id, files: 4, bytes: 10_024 });
     assert.deepEqual(mine.filter((e) => e.type === 'file').map((e) => (e as { path: string }).path), ['a.txt', 'run.sh', 'sub/b.bin', 'sub/deep/empty']);
+  });
+
+  test('rsync - an aborted send rejects with AbortError, as its doc says, not an RSyncError', async () => {
+    const { src, dst } = fresh();
+    makeTree(src);
+    const rs = new RSync(src).addTarget(gw, dst);
+    await assert.rejects(rs.send({ signal: AbortSignal.abort() }), AbortError);
+    const ac = new AbortController();
+    const sending = rs.send({ signal: ac.signal });
+    ac.abort();
+    await assert.rejects(sending, AbortError);
   });
 
   test('rsync - an unchanged tree sends no file bytes, and a new mtime on the same content is settled by the hash', async () => {

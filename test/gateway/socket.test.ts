@@ -112,6 +112,21 @@ describe('socket gateway', { timeout: 120_000 }, () => {
     assert.ok(end - t < 5000, `closed after ${Math.round(end - t)} ms`);
   });
 
+  test('socket gateway - a server that accepts and says nothing fails the start within startTimeout', async () => {
+    const silent = net.createServer(() => {});
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
+    try {
+      const port = (silent.address() as net.AddressInfo).port;
+      const t = performance.now();
+      const err = await group.makeGateway(`socket=127.0.0.1:${port}`, { secret: 'x'.repeat(32), startTimeout: 300 }).catch((e: unknown) => e);
+      assert.ok(err instanceof GatewayStartError, String(err));
+      assert.match(err.message, /handshake of socket gateway 127\.0\.0\.1:\d+/);
+      assert.ok(performance.now() - t < 3000);
+    } finally {
+      silent.close();
+    }
+  });
+
   test('socket gateway - no secret on the client side fails before connecting and names the ways to give one', async () => {
     const saved = process.env['SWITCHYARD_WORKER_SECRET'];
     delete process.env['SWITCHYARD_WORKER_SECRET'];

@@ -39,6 +39,8 @@ interface LogTarget {
   refs: number;
   /** Set for files this module opened; undefined for stdout or a caller's stream. */
   readonly path: string | undefined;
+  /** The wait for the stream to drain, while one is under way. */
+  drained?: Promise<void> | undefined;
 }
 
 /** Open log files, shared by every logging manager of the process (GCT caches them per path too). */
@@ -133,7 +135,9 @@ export async function createLoggingManager(options: LoggingManagerOptions = {}):
   const write = (callout: Callout, info: CalloutInfo): Promise<void> | undefined => {
     if (closed || target.failed || target.stream.destroyed) return undefined;
     if (target.stream.write(formatLogLine(name, callout, info))) return undefined;
-    return waitWritable(target.stream);
+    // One wait per stream, however many callouts find it full.
+    target.drained ??= waitWritable(target.stream).finally(() => (target.drained = undefined));
+    return target.drained;
   };
   const manager: Record<string, unknown> = { name };
   for (const c of CALLOUTS) {
