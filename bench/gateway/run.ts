@@ -16,12 +16,9 @@ import { join } from 'node:path';
 import { Group } from '../../src/gateway/group.ts';
 import { RSync } from '../../src/gateway/rsync.ts';
 import { workerSource } from '../../src/gateway/worker-source.ts';
+import { median } from '../lib.ts';
 
 const quick = process.argv.includes('--quick');
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] as number;
-};
 
 function envWithoutCa(): NodeJS.ProcessEnv {
   const env = { ...process.env };

@@ -14,6 +14,7 @@ import { connect } from '../../src/client/client.ts';
 import type { NetManager } from '../../src/hooks/types.ts';
 import { startManager } from '../../src/manager/manager.ts';
 import { Service } from '../../src/service/service.ts';
+import { median } from '../lib.ts';
 
 const RUNS = Number(process.env['BENCH_RUNS'] ?? 5);
 const CALLS = Number(process.env['BENCH_SEQ'] ?? 5000);
@@ -39,7 +40,6 @@ const noop = (name: string): NetManager => ({
   postClose: () => undefined,
 });
 
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 
 async function rpc(hooks: NetManager[]): Promise<number> {
   const m = await startManager({ host: '127.0.0.1', port: 0, disableTls: true, database: ':memory:', hooks });

@@ -10,6 +10,7 @@ import tls from 'node:tls';
 import { readFileSync } from 'node:fs';
 import { connect } from '../../src/client/client.ts';
 import { batchedWriter, frameSplitter } from './frames.ts';
+import { median } from '../lib.ts';
 
 const [mode, portText, extra, extra2] = process.argv.slice(2);
 const port = Number(portText);
@@ -20,7 +21,6 @@ const ECHO = Number(process.env['BENCH_ECHO'] ?? 50);
 const CONNECTS = Number(process.env['BENCH_CONNECTS'] ?? 50);
 
 const now = (): number => performance.now();
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 
 /** A request/reply client over any framing: `send(payload)` resolves with the reply. */
 function pipeClient(sock: net.Socket, frame: (p: Buffer) => Buffer | Buffer[], splitter: (onMsg: () => void) => (c: Buffer) => void) {

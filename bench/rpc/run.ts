@@ -13,6 +13,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { median } from '../lib.ts';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const RUNS = Number(process.env['BENCH_RUNS'] ?? 3);
@@ -46,7 +47,6 @@ function stop(c: ChildProcess): void {
   if (c.exitCode === null) c.kill('SIGKILL');
 }
 
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 
 async function medianOf(run: () => Promise<Record<string, number>>): Promise<Record<string, number>> {
   const runs: Array<Record<string, number>> = [];

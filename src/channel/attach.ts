@@ -5,7 +5,7 @@
  * @module
  */
 import type { Readable, Writable } from 'node:stream';
-import { ConnectionClosedError } from '../errors.ts';
+import { ConnectionClosedError, ProtocolError } from '../errors.ts';
 import { FrameSplitter } from '../wire/frames.ts';
 import { writeFrame } from '../wire/protocol.ts';
 import { CoalescingWriter } from '../transport/writer.ts';
@@ -69,7 +69,7 @@ export function attachMux(link: FrameLink, options: AttachOptions): AttachedMux 
   const onBody = (body: Buffer): void => {
     if (!mux.handleFrame(body)) {
       if (options.onFrame) options.onFrame(body);
-      else throw new ConnectionClosedError(`Unexpected frame type ${body[0]} from ${mux.peerName}`, mux.peerName);
+      else throw new ProtocolError(`Unexpected frame type ${body[0]} from ${mux.peerName}`);
     }
   };
   link.onData((chunk) => {

@@ -7,7 +7,7 @@
  * @module
  */
 import { ChannelRef, decodeValue, encodeValue, encodeValueChunks, type CodecContext } from '../wire/codec.ts';
-import { buildFrame, FrameReader, FrameType, type OutFrame } from '../wire/protocol.ts';
+import { buildFrame, CH_OPEN_FLAG_CREDITED, CH_OPEN_FLAG_REF, FrameReader, FrameType, type OutFrame } from '../wire/protocol.ts';
 import { ConnectionClosedError, EncodeError, MessageTooLargeError, ProtocolError, type RemoteError } from '../errors.ts';
 import { Channel, type ChannelHost } from './channel.ts';
 import { errorFromWire, errorToWire } from './remote-error.ts';
@@ -45,20 +45,7 @@ export const DEFAULT_MAX_PENDING_SEND_BYTES = 16 << 20;
 /** Default bound on open channels per connection. */
 export const DEFAULT_MAX_CHANNELS = 65_536;
 
-/**
- * `CH_OPEN` flag: the channel is announced because a reference to it travels inside an item (or
- * because it was created with `newChannel()` and used). The peer registers it without calling
- * `onOpen`; the item that references it resolves to it.
- */
-export const CH_OPEN_FLAG_REF = 1;
-
-/**
- * `CH_OPEN` flag: the opener already counts `credit` bytes of the acceptor's window as granted (a
- * `u32 credit` follows the flags), so it can send before the acceptor's first `CH_CREDIT`. Both
- * sides must have agreed on the acceptor's window out of band ({@link ChannelMuxOptions.peerWindow});
- * the acceptor grants only the rest of its window, and refuses more than its window.
- */
-export const CH_OPEN_FLAG_CREDITED = 2;
+export { CH_OPEN_FLAG_CREDITED, CH_OPEN_FLAG_REF } from '../wire/protocol.ts';
 
 /** Options of {@link ChannelMux}. */
 export interface ChannelMuxOptions {
@@ -148,6 +135,7 @@ export class ChannelMux {
     this.window = Math.max(1, Math.min(MAX_WINDOW, Math.floor(options.window ?? DEFAULT_WINDOW)));
     this.peerWindow = Math.max(0, Math.min(MAX_WINDOW, Math.floor(options.peerWindow ?? 0)));
     const maxItem = options.maxItemBytes ?? DEFAULT_MAX_ITEM_BYTES;
+    const pooled = options.poolItems === true;
     const mux = this;
     this.host = {
       peerName: options.peerName ?? 'peer',
@@ -155,8 +143,8 @@ export class ChannelMux {
       get congested(): boolean {
         return mux.isCongested;
       },
-      encodeItem: (channel, item) => this.encodeItem(item, maxItem, options.poolItems === true),
-      writeData: (channel, bytes) => this.write(buildFrame(FrameType.CH_DATA, [channel.id], [], bytes), isSlab(bytes) ? () => giveSlab(bytes) : undefined),
+      encodeItem: (channel, item) => this.encodeItem(item, maxItem, pooled),
+      writeData: (channel, bytes) => this.write(buildFrame(FrameType.CH_DATA, [channel.id], [], bytes), pooled && isSlab(bytes) ? () => giveSlab(bytes) : undefined),
       writeCredit: (channel, bytes) => this.write(buildFrame(FrameType.CH_CREDIT, [channel.id, bytes], [])),
       writeClose: (channel, error) =>
         this.write(buildFrame(FrameType.CH_CLOSE, [channel.id], [], error === undefined ? undefined : encodeValue(errorToWire(error)))),

@@ -122,7 +122,13 @@ class NotificationHub {
   }
 
   /** A bounded async iterable over notifications of `service` (`*` for all). */
-  iterate(service: string, limit: number, signal: AbortSignal | undefined, closed: () => boolean, onClose: (fn: () => void) => void): AsyncIterable<Notification> {
+  iterate(
+    service: string,
+    limit: number,
+    signal: AbortSignal | undefined,
+    closed: () => boolean,
+    onClose: (fn: () => void) => () => void,
+  ): AsyncIterable<Notification> {
     const hub = this;
     return {
       [Symbol.asyncIterator](): AsyncIterator<Notification> {
@@ -136,13 +142,17 @@ class NotificationHub {
           } else buf.push(n);
           wake?.();
         });
+        // Everything an iterator registered goes when it ends: a long-lived client may iterate often.
+        let offClose: (() => void) | undefined;
         const finish = (): void => {
           done = true;
           off();
+          signal?.removeEventListener('abort', finish);
+          offClose?.();
           wake?.();
         };
         signal?.addEventListener('abort', finish, { once: true });
-        onClose(finish);
+        offClose = onClose(finish);
         return {
           async next(): Promise<IteratorResult<Notification>> {
             for (;;) {
@@ -152,7 +162,7 @@ class NotificationHub {
                 throw failure;
               }
               if (done || closed()) {
-                off();
+                finish();
                 return { value: undefined, done: true };
               }
               await new Promise<void>((r) => (wake = r));
@@ -175,7 +185,7 @@ class NotificationHub {
 export class Client {
   private readonly hub = new NotificationHub();
   private readonly links = new Map<string, ServiceIdentity>();
-  private readonly closeHandlers: Array<() => void> = [];
+  private readonly closeHandlers = new Set<() => void>();
   private readonly serviceGoneHandlers = new Set<(service: string) => void>();
   /** Who accepts the channels each service opens to this client (see `$onChannel`). */
   private readonly channelHandlers = new Map<string, (channel: Channel, meta: unknown) => void | Promise<void>>();
@@ -194,7 +204,9 @@ export class Client {
         }
       },
       onClose: () => {
-        for (const fn of this.closeHandlers.splice(0)) fn();
+        const handlers = [...this.closeHandlers];
+        this.closeHandlers.clear();
+        for (const fn of handlers) fn();
       },
       onChannel: (channel, meta, service) => {
         const handler = this.channelHandlers.get(service);
@@ -265,7 +277,7 @@ export class Client {
       $releaseLock: async (o = {}) => (await client.session.call('Manager', 'release_lock', [service], {}, o)) as string[],
       $onNotification: (handler) => client.hub.on(service, handler),
       $notifications: (o = {}) =>
-        client.hub.iterate(service, client.options.notificationBuffer ?? 1024, o.signal, () => client.session.closed, (fn) => client.closeHandlers.push(fn)),
+        client.hub.iterate(service, client.options.notificationBuffer ?? 1024, o.signal, () => client.session.closed, (fn) => client.onClosed(fn)),
       $shutdownService: (...args: unknown[]) => call('shutdown_service', args),
       $openChannel: (meta?: unknown) => client.session.openChannel(service, meta),
       $onChannel: (handler) => {
@@ -333,6 +345,12 @@ export class Client {
     return true;
   }
 
+  /** Registers `fn` for when the connection closes; returns a function that unregisters it. */
+  private onClosed(fn: () => void): () => void {
+    this.closeHandlers.add(fn);
+    return () => this.closeHandlers.delete(fn);
+  }
+
   /** Calls `fn` when a linked service disconnects (native dialect only: msl-network does not say). */
   onServiceGone(fn: (service: string) => void): () => void {
     this.serviceGoneHandlers.add(fn);
@@ -341,7 +359,7 @@ export class Client {
 
   /** Every notification from every linked service, as an async iterable. */
   notifications(options: { signal?: AbortSignal } = {}): AsyncIterable<Notification> {
-    return this.hub.iterate('*', this.options.notificationBuffer ?? 1024, options.signal, () => this.session.closed, (fn) => this.closeHandlers.push(fn));
+    return this.hub.iterate('*', this.options.notificationBuffer ?? 1024, options.signal, () => this.session.closed, (fn) => this.onClosed(fn));
   }
 
   /** Opens another connection with the same options (msl-network's `spawn`). */

@@ -335,7 +335,7 @@ async function openInstalled(ctx: StartContext, ioCtx: IOContext): Promise<Gatew
       port: spec.socket?.port ?? 0,
       secret,
       acceptTimeoutMs: startTimeout,
-      killAfterMs: (options.graceMs ?? 500) + 10_000,
+      killAfterMs: ioCtx.config.graceMs + 10_000,
     });
     where = (await channel.receive({ timeout: startTimeout, signal: options.signal })) as { host: string; port: number };
   } catch (err) {
@@ -482,7 +482,7 @@ export async function startGateway(ctx: StartContext): Promise<Gateway> {
   gw.onExit.push(() => {
     guardTimer(() => {
       if (gw.exitStatus === undefined) gw.kill();
-    }, (options.graceMs ?? 500) + 10_000);
+    }, config.graceMs + 10_000);
   });
   trace(() => `gateway ${id}: open (worker pid ${info.pid})`);
   return gateway;

@@ -328,7 +328,7 @@ function channelLink(channel: Channel, onExit: (info: ExitInfo) => void): FrameL
   let dataHandler: ((chunk: Buffer) => void) | undefined;
   let closed = false;
   let closeErr: Error | undefined;
-  let pending: Buffer[] = [];
+  let pending: Uint8Array[] = [];
   let inFlight = 0;
   let drainHandlers: Array<() => void> = [];
   const END = Symbol('end');
@@ -379,7 +379,8 @@ function channelLink(channel: Channel, onExit: (info: ExitInfo) => void): FrameL
     write(chunk) {
       if (closed) return false;
       if (pending.length === 0) process.nextTick(flush);
-      pending.push(Buffer.from(chunk));
+      // Frames handed to a link are not changed afterwards (FrameLink.write): no copy.
+      pending.push(chunk);
       return inFlight < 2;
     },
     onDrain(fn) {

@@ -5,6 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { GatewayStartError } from '../errors.ts';
+import { WORKER_BUNDLE_NAME } from '../worker/build.ts';
 
 let cached: Promise<string> | undefined;
 
@@ -22,7 +23,7 @@ export function workerSource(): Promise<string> {
 
 async function load(): Promise<string> {
   try {
-    return await readFile(new URL('../worker/switchyard-worker.js', import.meta.url), 'utf8');
+    return await readFile(new URL(`../worker/${WORKER_BUNDLE_NAME}`, import.meta.url), 'utf8');
   } catch {
     // Not built: a source checkout.
   }

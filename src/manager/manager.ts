@@ -13,9 +13,7 @@
  */
 import { timingSafeEqual, createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import os from 'node:os';
 import { AuthenticationError, InvalidArgumentError, MessageTooLargeError, ProtocolError, SwitchyardError } from '../errors.ts';
-import { CH_OPEN_FLAG_CREDITED, CH_OPEN_FLAG_REF } from '../channel/mux.ts';
 import type { Connection } from '../transport/connection.ts';
 import { ensureManagerCertificate, getFingerprint } from '../transport/certs.ts';
 import { formatContact, listen, parseContact, type Listener } from '../transport/tcp.ts';
@@ -27,9 +25,10 @@ import { bounded } from '../util/timers.ts';
 import { VERSION } from '../version.ts';
 import { decodeValue, encodeValue } from '../wire/codec.ts';
 import { parseJson } from '../wire/json.ts';
-import { buildFrame, FrameReader, FrameType, NATIVE_DIALECT, REQUEST_FLAG_ADMIN } from '../wire/protocol.ts';
+import { LANGUAGE, OS_NAME } from '../rpc/session.ts';
+import { buildFrame, CH_OPEN_FLAG_CREDITED, CH_OPEN_FLAG_REF, FrameReader, FrameType, NATIVE_DIALECT, REQUEST_FLAG_ADMIN } from '../wire/protocol.ts';
 import { parseTerminalInput } from '../wire/terminal.ts';
-import { adminTableApi, openDatabase, type ManagerDatabase } from './database.ts';
+import { adminTableApi, openDatabase, pythonExceptionName, type ManagerDatabase } from './database.ts';
 import { resolvePeerAddress } from './peer-address.ts';
 import { Peer } from './peer.ts';
 import {
@@ -760,8 +759,8 @@ class Manager {
       hostname: this.advertised.host,
       port: this.advertised.port,
       attributes: { identity: '() -> dict', link: '(service: str) -> bool' },
-      language: `Switchyard ${VERSION} (Node.js ${process.version})`,
-      os: `${os.type()} ${os.release()} ${os.machine()}`,
+      language: LANGUAGE,
+      os: OS_NAME,
       clients: this.registry.clientsInfo(),
       services: this.registry.servicesInfo(),
     };
@@ -801,7 +800,7 @@ class Manager {
       outcome = { ok: true, result: this.adminCall(attribute, args, kwargs) };
     } catch (err) {
       if (err instanceof AdminError) outcome = { ok: false, error: err.pyError };
-      else if (err instanceof SwitchyardError) outcome = { ok: false, error: pyError(err instanceof InvalidArgumentError ? 'TypeError' : 'ValueError', err.message) };
+      else if (err instanceof SwitchyardError) outcome = { ok: false, error: pyError(pythonExceptionName(err), err.message) };
       else throw err;
     }
     this.sendOutcome(peer, uid, callId, outcome);
@@ -955,9 +954,10 @@ class Manager {
       // Every call between native peers ends here: skip the reader and the switch (measurably
       // faster with 100 calls in flight); anything unusual takes the general path below.
       const st = this.serviceStates.get(peer);
-      const call = st?.pendingNative.get(body.readUInt32BE(1));
+      const route = body.readUInt32BE(1);
+      const call = st?.pendingNative.get(route);
       if (st && call && call.client.dialect === 'native') {
-        st.pendingNative.delete(body.readUInt32BE(1));
+        st.pendingNative.delete(route);
         if (call.client.state !== 'closed') this.forwardRenumbered(peer, call.client, body, call.callId);
         return;
       }

@@ -7,25 +7,15 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { ConnectError, SwitchyardError } from '../errors.ts';
 import { ConnectionHooks } from '../hooks/chain.ts';
+import { formatContact, parseContact } from '../hooks/contact.ts';
 import { newTaskId } from '../hooks/task-id.ts';
 import type { Attr, Callout, ChainOutcome, ConnectionCallouts, NetHooks } from '../hooks/types.ts';
 import { guardTimer } from '../util/timers.ts';
 import { SocketConnection, type Connection } from './connection.ts';
 import { applySocketAttrs, connectOptionsFromAttrs, listenAttrs, listenOptionsFromAttrs } from './socket-options.ts';
 
-/** Formats a contact string `host:port` (IPv6 hosts in brackets). */
-export function formatContact(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-}
-
-/** Parses `host:port` or `[v6]:port`. Throws {@link SwitchyardError} when malformed. */
-export function parseContact(contact: string): { host: string; port: number } {
-  const m = /^\[([^\]]+)\]:(\d+)$/.exec(contact) ?? /^([^:]*):(\d+)$/.exec(contact);
-  if (!m) throw new SwitchyardError('SWITCHYARD_ERR_INVALID_CONTACT', `Invalid contact ${JSON.stringify(contact)}; expected host:port`);
-  const port = Number(m[2]);
-  if (port > 65535) throw new SwitchyardError('SWITCHYARD_ERR_INVALID_CONTACT', `Invalid port in contact ${JSON.stringify(contact)}`);
-  return { host: m[1] ?? '', port };
-}
+// One contact format for hooks and transport (re-exported: transport's users import it from here).
+export { formatContact, parseContact } from '../hooks/contact.ts';
 
 /**
  * The callouts of one listener or connection, run one at a time (GCT's rule), or `undefined` when

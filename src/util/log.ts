@@ -10,9 +10,6 @@ import pino from 'pino';
 /** The logger type used across Switchyard. */
 export type Logger = pino.Logger;
 
-/** msl-network's level names (`-G/--log-level`), mapped to pino's. */
-export const LOG_LEVELS = ['DEBUG', 'INFO', 'WARN', 'WARNING', 'ERROR', 'CRITICAL'] as const;
-
 /** Converts an msl-network level name (any case) or pino level to a pino level; `undefined` if unknown. */
 export function toPinoLevel(level: string): pino.LevelWithSilent | undefined {
   switch (level.toUpperCase()) {

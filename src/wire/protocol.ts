@@ -13,7 +13,7 @@
  * | 4 | NOTIFY | `str service, payload [args, kwargs]` (service→Manager: service is empty) |
  * | 5 | CANCEL | `u32 id` — the caller gave up on request `id` |
  * | 6 | EVENT | `payload {event, ...}` — Manager→peer: e.g. `{event: "serviceGone", service}` |
- * | 10 | CH_OPEN | `u32 channel, u32 window, u32 flags, str target, payload meta` (flags bit 0: announced only because a reference travels in an item) |
+ * | 10 | CH_OPEN | `u32 channel, u32 window, u32 flags, [u32 credit if flags bit 1,] str target, payload meta` (flags bit 0: announced only because a reference travels in an item; bit 1: the opener counts `credit` as granted) |
  * | 11 | CH_DATA | `u32 channel, payload item` |
  * | 12 | CH_CREDIT | `u32 channel, u32 bytes` |
  * | 13 | CH_CLOSE | `u32 channel`, payload empty (clean close) or `[name, message, traceback[]]` |
@@ -40,6 +40,21 @@ export type FrameTypeId = (typeof FrameType)[keyof typeof FrameType];
 
 /** REQUEST flag (Manager→service): the requester is logged in as an administrator. */
 export const REQUEST_FLAG_ADMIN = 1;
+
+/**
+ * `CH_OPEN` flag: the channel is announced because a reference to it travels inside an item (or
+ * because it was created with `newChannel()` and used). The peer registers it without calling
+ * `onOpen`; the item that references it resolves to it.
+ */
+export const CH_OPEN_FLAG_REF = 1;
+
+/**
+ * `CH_OPEN` flag: the opener already counts `credit` bytes of the acceptor's window as granted (a
+ * `u32 credit` follows the flags), so it can send before the acceptor's first `CH_CREDIT`. Both
+ * sides must have agreed on the acceptor's window out of band (the multiplexer's `peerWindow` option);
+ * the acceptor grants only the rest of its window, and refuses more than its window.
+ */
+export const CH_OPEN_FLAG_CREDITED = 2;
 
 /** The dialect name announced in identities and confirmed by the Manager. */
 export const NATIVE_DIALECT = 'switchyard-native/1';
@@ -127,11 +142,6 @@ export class FrameReader {
     if (start + n > this.body.length) throw new ProtocolError('Truncated native frame');
     this.o = start + n;
     return n === 0 ? '' : this.body.toString('utf8', start, start + n);
-  }
-
-  /** Offset where the payload starts (after the fields read so far). */
-  get offset(): number {
-    return this.o;
   }
 
   /** The rest of the frame (shares memory with the received chunk). */

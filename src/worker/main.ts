@@ -17,6 +17,7 @@ import { createRequire } from 'node:module';
 import { attachMux, streamLink } from '../channel/attach.ts';
 import type { Channel } from '../channel/channel.ts';
 import type { ChannelMux } from '../channel/mux.ts';
+import { guardTimer } from '../util/timers.ts';
 import { setTraceLevel, trace } from './trace.ts';
 import {
   Target,
@@ -184,9 +185,8 @@ export function start(input: net.Socket, outFd: number, config: WorkerConfig, re
   attached.closed.then(() => {
     hungUp = true;
     trace(() => `${config.id}-worker: host hung up, ${executing} execution(s) running`);
-    if (executing === 0) process.exit(0);
-    const t = setTimeout(() => process.exit(0), config.graceMs);
-    t.unref();
+    exitIfIdle();
+    guardTimer(() => process.exit(0), config.graceMs);
   });
   if (rest.length > 0) input.unshift(rest);
   input.resume();

@@ -8,6 +8,7 @@ import type { Channel } from '../channel/channel.ts';
 import { SocketConnection } from '../transport/connection.ts';
 import type { ServeRequest } from './protocol.ts';
 import { SocketWorkerHost } from './socket-serve.ts';
+import { guardTimer } from '../util/timers.ts';
 import { trace } from './trace.ts';
 
 /**
@@ -37,11 +38,10 @@ export function serveOne(channel: Channel, req: ServeRequest, source: string, ho
     onStarted: stopListening,
   });
   let where = `${req.host}:${req.port}`;
-  const acceptTimer = setTimeout(() => {
+  const acceptTimer = guardTimer(() => {
     stopListening();
     channel.close(`No gateway connected to ${where} within ${req.acceptTimeoutMs} ms`);
   }, req.acceptTimeoutMs);
-  acceptTimer.unref();
   let n = 0;
   server = net.createServer({ noDelay: true, pauseOnConnect: false }, (socket) => {
     host.serve(new SocketConnection(socket, `${hostId}-serve-${n++}`));

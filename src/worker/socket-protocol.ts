@@ -92,22 +92,47 @@ export function recordHeader(kind: RecordKindValue, length: number): Buffer {
  * new buffer when a record spanned chunks): copy them to keep them past the call.
  */
 export class RecordSplitter {
-  private buf: Buffer = Buffer.alloc(0);
+  /** Bytes of an incomplete record, kept as received (joined once the record is complete). */
+  private chunks: Buffer[] = [];
+  private have = 0;
+  /** Length of the record being assembled (header included), once its header is known. */
+  private need = -1;
 
   /** Feeds bytes; calls `onRecord` per complete record. Throws `ProtocolError` on an oversized record. */
   push(chunk: Buffer, onRecord: (kind: number, payload: Buffer) => void): void {
-    let b = this.buf.length > 0 ? Buffer.concat([this.buf, chunk]) : chunk;
+    let b = chunk;
+    if (this.have > 0) {
+      this.chunks.push(chunk);
+      this.have += chunk.length;
+      if (this.need < 0 && this.have >= 5) this.need = 5 + this.headerLength(Buffer.concat(this.chunks, 5));
+      if (this.need < 0 || this.have < this.need) return;
+      b = Buffer.concat(this.chunks, this.have);
+      this.chunks = [];
+      this.have = 0;
+      this.need = -1;
+    }
     let off = 0;
     while (b.length - off >= 5) {
-      const len = b.readUInt32BE(off + 1);
-      if (len > MAX_RECORD) throw new ProtocolError(`Socket-gateway record of ${len} bytes exceeds the limit of ${MAX_RECORD}`);
-      if (b.length - off < 5 + len) break;
-      const kind = b[off] as number;
-      onRecord(kind, b.subarray(off + 5, off + 5 + len));
+      const len = this.headerLength(b.subarray(off, off + 5));
+      if (b.length - off < 5 + len) {
+        this.need = 5 + len;
+        break;
+      }
+      onRecord(b[off] as number, b.subarray(off + 5, off + 5 + len));
       off += 5 + len;
     }
-    b = b.subarray(off);
-    this.buf = b.length > 0 ? Buffer.from(b) : Buffer.alloc(0);
+    if (off < b.length) {
+      const rest = Buffer.from(b.subarray(off));
+      this.chunks = [rest];
+      this.have = rest.length;
+      if (rest.length < 5) this.need = -1;
+    }
+  }
+
+  private headerLength(header: Buffer): number {
+    const len = header.readUInt32BE(1);
+    if (len > MAX_RECORD) throw new ProtocolError(`Socket-gateway record of ${len} bytes exceeds the limit of ${MAX_RECORD}`);
+    return len;
   }
 }
 

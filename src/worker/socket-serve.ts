@@ -205,7 +205,8 @@ export class SocketWorkerHost {
     const onRecord = (kind: number, payload: Buffer): void => {
       if (kind === RecordKind.DATA) {
         if (socket.writableEnded) return;
-        if (!socket.write(Buffer.from(payload))) {
+        // The record is a view of bytes received for it alone: nothing reuses them.
+        if (!socket.write(payload)) {
           conn.pause();
           const done = (): void => {
             socket.off('drain', done);

@@ -2,6 +2,7 @@
  * The TypeScript Client and Service API against a real Manager on loopback.
  */
 import assert from 'node:assert/strict';
+import { getEventListeners } from 'node:events';
 import { after, before, describe, test } from 'node:test';
 import Type from 'typebox';
 import { connect, connectLinked, type Client } from '../../src/client/client.ts';
@@ -254,6 +255,20 @@ describe('client api', { timeout: 60_000 }, () => {
     assert.deepEqual(seen, [0, 1, 2]);
     off();
     await it.return?.();
+  });
+
+  test('api - an ended notification iterator leaves no listener behind (signal, connection close)', async () => {
+    const c = await open();
+    const link = await c.link<Calc>('Calc');
+    const ac = new AbortController();
+    for (let round = 0; round < 5; round++) {
+      const it = link.$notifications({ signal: ac.signal })[Symbol.asyncIterator]();
+      await link.tick(1);
+      await within(it.next(), 3000, 'a notification');
+      await it.return?.();
+    }
+    assert.equal(getEventListeners(ac.signal, 'abort').length, 0);
+    assert.equal((c as unknown as { closeHandlers: Set<unknown> }).closeHandlers.size, 0);
   });
 
   test('api - calls awaiting a reply are bounded per connection', async () => {

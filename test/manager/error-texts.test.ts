@@ -127,6 +127,14 @@ describe('error texts', { timeout: 30_000 }, () => {
       assert.ok(rows.some((r) => r[5] === 'connected as a client'));
       const bad = await ask('users_table.insert', ['x']);
       assert.equal(bad['message'], "TypeError: UsersTable.insert() missing 2 required positional arguments: 'password' and 'is_admin'");
+      // Errors of the table API keep their Python class names (as msl-network raises them).
+      const again = await ask('users_table.insert', ['ann', 'pw'], { is_admin: false });
+      assert.match(String(again['message']), /^ValueError: /);
+      const missing = await ask('users_table.delete', ['nobody-here']);
+      assert.match(String(missing['message']), /^ValueError: /);
+      // msl-network raises ValueError for a bad value (it was TypeError here once).
+      const noPassword = await ask('users_table.update', ['ann']);
+      assert.equal(noPassword['message'], 'ValueError: Must specify either the password and/or the admin rights when updating');
       const nope = await ask('users_table.execute', ['DROP TABLE auth_users']);
       assert.equal(nope['error'], true, 'raw SQL is not reachable');
       c.close();

@@ -22,7 +22,7 @@ import { access } from 'node:fs/promises';
 import { AbortError, NetManagerConfigError, NetManagerExecError, QueueFullError, TimeoutError } from '../../errors.ts';
 import { describe } from '../attrs.ts';
 import { runProgram } from '../../transport/child-process.ts';
-import { CALLOUT_SPECS } from '../callouts.ts';
+import { CALLOUT_SPECS, isCallout } from '../callouts.ts';
 import { CALLOUTS, type Callout, type CalloutInfo, type NetManager } from '../types.ts';
 
 /** Options of {@link createExecManager}. */
@@ -189,7 +189,7 @@ export async function createExecManager(options: ExecManagerOptions): Promise<Ne
 
   const manager: Record<string, unknown> = { name };
   for (const c of callouts) {
-    if (!(CALLOUTS as readonly string[]).includes(c)) {
+    if (!isCallout(c)) {
       throw new NetManagerConfigError(name, `The exec manager's callouts list names ${JSON.stringify(c)}, which is not a callout (${CALLOUTS.join(', ')})`);
     }
     manager[c] = async (info: CalloutInfo): Promise<unknown> => {
