@@ -12,6 +12,7 @@ if (existsSync(dist) && process.env.SWITCHYARD_SOURCE !== '1') {
 } else {
   const { register } = await import('tsx/esm/api');
   register();
+  await import('../scripts/source-resolve.mjs');
   const { main } = await import('../src/cli/main.ts');
   await main(process.argv);
 }

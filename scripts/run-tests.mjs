@@ -30,7 +30,7 @@ const home = mkdtempSync(join(tmpdir(), 'switchyard-test-home-'));
 process.env.SWITCHYARD_HOME = home;
 const r = spawnSync(
   process.execPath,
-  ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-timeout=60000', '--test-concurrency=2', ...files],
+  ['--import', 'tsx', '--import', './scripts/source-resolve.mjs', '--test', '--test-reporter=spec', '--test-timeout=60000', '--test-concurrency=2', ...files],
   { stdio: 'inherit' },
 );
 rmSync(home, { recursive: true, force: true });

@@ -485,6 +485,73 @@ export class GatewayServerError extends SwitchyardError {
 }
 
 /**
+ * A translator graph cannot be built or started: an unknown translator type, a bad option value,
+ * a translator whose `init` failed, a module that cannot be loaded. `translator` names the volume
+ * of the volfile concerned.
+ */
+export class TranslatorError extends SwitchyardError {
+  /** The volume (translator instance) name, when one is concerned. */
+  readonly translator: string | undefined;
+  /** The option key concerned, when there is one. */
+  readonly option: string | undefined;
+  constructor(message: string, facts: { translator?: string | undefined; option?: string | undefined } = {}, options?: SwitchyardErrorOptions) {
+    super('SWITCHYARD_ERR_TRANSLATOR', message, options);
+    this.translator = facts.translator;
+    this.option = facts.option;
+  }
+}
+
+/**
+ * A file operation on a {@link Volume} failed. Shaped like Node's `fs` errors so code written for
+ * `fs.promises` keeps working: `code` is the POSIX name (`'ENOENT'`), `errno` Node's negative
+ * number, with `syscall` and `path` (and `dest` for two-path calls). This is the one error class
+ * whose `code` is not a `SWITCHYARD_ERR_*` string: file-system callers test for POSIX codes.
+ */
+export class FsError extends SwitchyardError {
+  /** Negative errno, as Node's fs errors (`-2` for ENOENT). */
+  readonly errno: number;
+  readonly syscall: string;
+  readonly path: string | undefined;
+  readonly dest: string | undefined;
+  constructor(code: string, errnoValue: number, syscall: string, path?: string, dest?: string, detail?: string, options?: SwitchyardErrorOptions) {
+    const where = path === undefined ? '' : dest === undefined ? ` '${path}'` : ` '${path}' -> '${dest}'`;
+    super(code, `${code}: ${detail ?? describeErrno(code)}, ${syscall}${where}`, options);
+    this.errno = -Math.abs(errnoValue);
+    this.syscall = syscall;
+    this.path = path;
+    this.dest = dest;
+  }
+}
+
+const ERRNO_TEXT: Record<string, string> = {
+  ENOENT: 'no such file or directory',
+  EEXIST: 'file already exists',
+  ENOTDIR: 'not a directory',
+  EISDIR: 'illegal operation on a directory',
+  ENOTEMPTY: 'directory not empty',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EINVAL: 'invalid argument',
+  EIO: 'i/o error',
+  ENOSYS: 'function not implemented',
+  ETIMEDOUT: 'operation timed out',
+  ENOTCONN: 'transport endpoint is not connected',
+  EBADF: 'bad file descriptor',
+  ESTALE: 'stale file handle',
+  ENODATA: 'no data available',
+  EXDEV: 'cross-device link not permitted',
+  ENOSPC: 'no space left on device',
+  ENAMETOOLONG: 'name too long',
+  ELOOP: 'too many symbolic links encountered',
+  EROFS: 'read-only file system',
+  EOPNOTSUPP: 'operation not supported',
+};
+
+function describeErrno(code: string): string {
+  return ERRNO_TEXT[code] ?? code.toLowerCase();
+}
+
+/**
  * An RSync transfer failed or was refused: a path that would leave the destination directory,
  * a file type that cannot be synced, a target that failed. `path` is the relative path concerned.
  */
@@ -497,5 +564,35 @@ export class RSyncError extends SwitchyardError {
     super('SWITCHYARD_ERR_RSYNC', message, options);
     this.path = facts.path;
     this.target = facts.target;
+  }
+}
+
+/**
+ * A GlusterFS volfile cannot be read or parsed. `detail` is the bare text (GlusterFS's own
+ * wording where GlusterFS has one, e.g. `Line 7: volume 'posix' defined again`); `message` is
+ * `detail` prefixed with `"<source>: "` when the source is known, so a CLI can print it as is.
+ */
+export class VolfileError extends SwitchyardError {
+  /** Where the text came from (a file path), when known. */
+  readonly source: string | undefined;
+  /** The 1-based line where the error was found, when there is one. */
+  readonly line: number | undefined;
+  /** The volume (block) being parsed, when there is one. */
+  readonly volume: string | undefined;
+  /** The errno name (`'ENOENT'`, `'EACCES'`...) when reading the file failed. */
+  readonly errnoCode: string | undefined;
+  /** The message without the source prefix. */
+  readonly detail: string;
+  constructor(
+    message: string,
+    facts: { source?: string | undefined; line?: number | undefined; volume?: string | undefined; errnoCode?: string | undefined },
+    options?: SwitchyardErrorOptions,
+  ) {
+    super('SWITCHYARD_ERR_VOLFILE', facts.source === undefined ? message : `${facts.source}: ${message}`, options);
+    this.source = facts.source;
+    this.line = facts.line;
+    this.volume = facts.volume;
+    this.errnoCode = facts.errnoCode;
+    this.detail = message;
   }
 }
