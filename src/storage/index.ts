@@ -17,3 +17,4 @@
  */
 export * from '../translator/index.ts';
 export { TranslatorError, VolfileError, FsError } from '../errors.ts';
+export * from '../volume/index.ts';

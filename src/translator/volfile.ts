@@ -26,6 +26,8 @@
  * - A missing `end-volume` at the end of the file uses GlusterFS's "'end-volume' not defined"
  *   text. GlusterFS reports a syntax error on an empty token there.
  * - In a syntax error, a quoted token is shown as written. GlusterFS shows only its closing `"`.
+ * - A block may hold `type` alone. graph.y wants an option or a subvolumes line after it, because
+ *   every GlusterFS leaf needs options; storage/memory and user leaves may need none.
  * @module
  */
 import { open } from 'node:fs/promises';
@@ -321,7 +323,8 @@ function parseText(text: string, source: string | undefined): VolfileSpec {
  * Parses a block body after `volume <name>`, up to and including `end-volume`.
  *
  * graph.y's VOLUME_DATA allows: TYPE OPTS [SUB [OPTS]] | TYPE SUB [OPTS] | OPTS [SUB OPTS].
- * The last form has no type, so volume_end() rejects it at `end-volume`. `type` alone is a syntax error.
+ * The last form has no type, so volume_end() rejects it at `end-volume`. graph.y also rejects
+ * `type` alone; Switchyard accepts it, because leaves such as storage/memory need no option.
  */
 function parseBlock(lexer: Lexer, name: string, line: number, declared: ReadonlySet<string>, source: string | undefined): VolumeDecl {
   const options: Record<string, string> = Object.create(null) as Record<string, string>;
@@ -373,7 +376,7 @@ function parseBlock(lexer: Lexer, name: string, line: number, declared: Readonly
         break;
       }
       case 'end-volume': {
-        const complete = type !== undefined ? optionsBefore || hasSubvolumes : optionsBefore && (!hasSubvolumes || optionsAfter);
+        const complete = type !== undefined ? true : optionsBefore && (!hasSubvolumes || optionsAfter);
         if (!complete) throw syntaxErrorInside(token, name, source);
         if (type === undefined) throw fail(`"type" not specified for volume ${name}`, token.line);
         return Object.freeze({ name, type, options: Object.freeze(options), subvolumes: Object.freeze(subvolumes), line });
@@ -428,8 +431,7 @@ function quoteWord(word: string): string {
  *
  * Throws {@link VolfileError} for a spec no volfile can express. That is: no volumes, a top that
  * is not the last volume, a name declared twice, a subvolume not declared before use or naming
- * itself, a block with neither options nor subvolumes (graph.y rejects `type` alone), or an
- * empty word or a newline in any word.
+ * itself, or an empty word or a newline in any word.
  */
 export function formatVolfile(spec: VolfileSpec): string {
   const last = spec.volumes[spec.volumes.length - 1];
@@ -461,11 +463,6 @@ export function formatVolfile(spec: VolfileSpec): string {
         if (!declared.has(sub)) throw new VolfileError(`volume '${name}': subvolume '${sub}' is not defined prior to usage`, { volume: name });
       }
       lines.push(`    subvolumes ${volume.subvolumes.map((sub) => word(sub, 'subvolume name')).join(' ')}`);
-    } else if (entries.length === 0) {
-      throw new VolfileError(
-        `volume '${name}' has neither options nor subvolumes; GlusterFS's grammar needs at least one after 'type'`,
-        { volume: name },
-      );
     }
     lines.push('end-volume');
     blocks.push(lines.join('\n'));

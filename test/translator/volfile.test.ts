@@ -61,6 +61,13 @@ function assertParseError(text: string, detail: string, line: number | undefined
 
 const POSIX = 'volume p\n  type storage/posix\n  option directory /b\nend-volume\n';
 
+test('volfile - a block with type alone is accepted (a leaf that needs no option)', () => {
+  const spec = parseVolfile('volume m\n  type storage/memory\nend-volume\n');
+  assert.equal(spec.top.type, 'storage/memory');
+  assert.deepEqual({ ...spec.top.options }, {});
+  assert.equal(parseVolfile(formatVolfile(spec)).top.name, 'm');
+});
+
 test('volfile - G1 doc/test.vol: top vol-glupy over leaf vol-posix', () => {
   const spec = parseVolfile(TEST_VOL);
   assert.deepEqual(
@@ -296,8 +303,6 @@ test('volfile - syntax errors inside and outside a block', () => {
     2,
     'a',
   );
-  // graph.y has no `type` alone: a block needs options or subvolumes after it.
-  assertParseError('volume a\n  type storage/memory\nend-volume\n', `syntax error: line 3 (volume 'a'): "end-volume"\n${ALLOWED}()`, 3, 'a');
   // `subvolume` without the s is a plain word.
   assertParseError(
     `${POSIX}volume a\n  type debug/trace\n  subvolume p\nend-volume\n`,
@@ -537,7 +542,6 @@ test('volfile - formatVolfile refuses specs no volfile can express', () => {
     [{ volumes: [leaf, leaf], top: leaf }, "volume 'p' is declared twice"],
     [{ volumes: [{ ...leaf, subvolumes: ['z'] }], top: leaf }, "volume 'p': subvolume 'z' is not defined prior to usage"],
     [{ volumes: [{ ...leaf, subvolumes: ['p'] }], top: leaf }, "volume 'p' has 'p' itself as subvolume"],
-    [{ volumes: [{ ...leaf, options: {} }], top: leaf }, "volume 'p' has neither options nor subvolumes; GlusterFS's grammar needs at least one after 'type'"],
     [{ volumes: [{ ...leaf, options: { k: '' } }], top: leaf }, "volume 'p': the value of option 'k' is empty, which a volfile cannot hold"],
     [{ volumes: [{ ...leaf, type: 'a\nb' }], top: leaf }, "volume 'p': the type contains a newline, which a volfile cannot hold"],
   ];
