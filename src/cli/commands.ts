@@ -8,6 +8,7 @@ import { registerCertgen } from './certgen.ts';
 import { registerCertdump } from './certdump.ts';
 import { registerDelete } from './delete.ts';
 import { registerWorker } from './worker.ts';
+import { registerVolfile } from './volfile.ts';
 
 /** Adds all subcommands to `program`. */
 export function registerCommands(program: Command): void {
@@ -19,4 +20,5 @@ export function registerCommands(program: Command): void {
   registerCertdump(program);
   registerDelete(program);
   registerWorker(program);
+  registerVolfile(program);
 }
