@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-const all = ['rpc', 'hooks', 'gateway'];
+const all = ['rpc', 'hooks', 'gateway', 'storage'];
 const wanted = process.argv.slice(2).length > 0 ? process.argv.slice(2) : all;
 let failed = false;
 for (const name of wanted) {
