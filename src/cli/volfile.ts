@@ -22,7 +22,8 @@ export function registerVolfile(program: Command): void {
         // Building constructs every translator (types and options are checked) without init().
         const graph = await buildGraph(spec, { source: file, ...(flags.top === undefined ? {} : { top: flags.top }) });
         const top = spec.volumes.find((v) => v.name === graph.top.name) ?? spec.top;
-        process.stdout.write(formatTree({ volumes: spec.volumes, top }) + '\n');
+        const tree = formatTree({ volumes: spec.volumes, top });
+        process.stdout.write(tree.endsWith('\n') ? tree : tree + '\n');
         const unknown = graph.ordered.filter((t) => t.unknownOptions.length > 0);
         for (const t of unknown) process.stderr.write(`warning: volume '${t.name}' (${t.type}): option(s) not recognised: ${t.unknownOptions.join(', ')}\n`);
       } catch (err) {

@@ -15,8 +15,9 @@ import { InodeTable } from './inode-table.ts';
 import { errno, type Fd, type Inode } from './model.ts';
 import { loadModuleTranslator } from './module-loader.ts';
 import { MODULE_TYPE, loadTranslatorClass, type TranslatorClass } from './registry.ts';
+import { resolveOptions } from './options.ts';
 import { fopIndex, invoke, type GraphEvent, type Translator } from './translator.ts';
-import { loadVolfile, parseVolfile, typeNotFoundMessage, type VolfileSpec } from './volfile.ts';
+import { loadVolfile, parseVolfile, typeNotFoundMessage, type VolfileSpec, type VolumeDecl } from './volfile.ts';
 
 /** Options of {@link buildGraph} and {@link Graph}. */
 export interface GraphOptions {
@@ -152,6 +153,36 @@ export class Graph {
     this.#sweeper = undefined;
     this.inodes.clear();
     if (wasUp) for (const t of [...this.#order].reverse()) await Promise.resolve(t.fini()).catch((err: unknown) => this.loggerFor(t).warn({ err }, 'fini failed'));
+  }
+
+  /**
+   * Applies a new volfile's option values to the running graph without rebuilding it (GlusterFS
+   * reconfigures a graph in place when only options changed). The new volfile must declare the
+   * same volumes with the same types and subvolumes; otherwise nothing changes and a
+   * {@link TranslatorError} says what differs. Every value is checked before any is applied.
+   */
+  async reconfigure(spec: VolfileSpec): Promise<void> {
+    const declared = new Map(spec.volumes.map((v) => [v.name, v]));
+    for (const t of this.#order) {
+      const d = declared.get(t.name);
+      const why =
+        d === undefined
+          ? `volume '${t.name}' is missing`
+          : d.type !== t.type
+            ? `volume '${t.name}' changed type from ${t.type} to ${d.type}`
+            : d.subvolumes.join(' ') !== t.children.map((c) => c.name).join(' ')
+              ? `volume '${t.name}' changed its subvolumes`
+              : undefined;
+      if (why !== undefined) throw new TranslatorError(`cannot reconfigure in place: ${why}; restart with the new volfile`, { translator: t.name });
+    }
+    for (const name of declared.keys()) {
+      if (!this.translators.has(name)) throw new TranslatorError(`cannot reconfigure in place: volume '${name}' is new; restart with the new volfile`, { translator: name });
+    }
+    for (const t of this.#order) {
+      const cls = t.constructor as typeof Translator;
+      resolveOptions(t.name, (declared.get(t.name) as VolumeDecl).options, cls.options);
+    }
+    for (const t of this.#order) await t.reconfigure((declared.get(t.name) as VolumeDecl).options);
   }
 
   /** True between a successful `init` and `fini`. */

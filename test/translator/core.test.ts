@@ -302,3 +302,16 @@ function silent() {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   return { child: () => silent(), warn() {}, error() {}, info() {}, debug() {} } as unknown as import('../../src/util/log.ts').Logger;
 }
+
+test('translator core - a graph takes new option values from a volfile in place, and refuses a new topology', async () => {
+  const { parseVolfile } = await import('../../src/translator/volfile.ts');
+  const text = (pass: string, size = '1MB') =>
+    `volume m\n  type storage/memory\n  option size ${size}\nend-volume\nvolume c\n  type storage/memory\n  option pass-through ${pass}\nend-volume\n`;
+  const g = await graphFromText('volume m\n  type storage/memory\n  option size 1MB\nend-volume\n');
+  await g.reconfigure(parseVolfile('volume m\n  type storage/memory\n  option size 2MB\nend-volume\n'));
+  assert.equal(g.top.option('size'), 2 * 1024 * 1024);
+  await assert.rejects(g.reconfigure(parseVolfile(text('off'))), /cannot reconfigure in place: volume 'c'|volume 'm'/);
+  await assert.rejects(g.reconfigure(parseVolfile('volume m\n  type storage/memory\n  option size lots\nend-volume\n')), /invalid value 'lots'/);
+  assert.equal(g.top.option('size'), 2 * 1024 * 1024, 'nothing applied after a bad value');
+  await g.fini();
+});
