@@ -47,7 +47,7 @@ test('translator core - G4: every fop passes through default translators with id
   await g.init();
   for (const fop of FOP_NAMES) {
     const args = argsFor(fop);
-    const r = await g.call(fop, ...(args as never[]));
+    const r = await (g.call as (f: FopName, ...a: unknown[]) => ReturnType<Graph['call']>)(fop, ...args);
     const call = leaf.calls.at(-1)!;
     assert.equal(call.fop, fop);
     assert.equal(call.args.length, args.length);
