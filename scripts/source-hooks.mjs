@@ -10,6 +10,7 @@ const ENTRIES = {
 
 export async function resolve(specifier, context, next) {
   const entry = ENTRIES[specifier];
-  if (entry !== undefined) return { url: new URL(`../${entry}`, import.meta.url).href, shortCircuit: true };
+  // Passed on (not short-circuited) so that tsx's resolver marks the file as TypeScript for its loader.
+  if (entry !== undefined) return next(new URL(`../${entry}`, import.meta.url).href, context);
   return next(specifier, context);
 }
