@@ -9,6 +9,7 @@ import { registerCertdump } from './certdump.ts';
 import { registerDelete } from './delete.ts';
 import { registerWorker } from './worker.ts';
 import { registerVolfile } from './volfile.ts';
+import { registerBrick } from './brick.ts';
 
 /** Adds all subcommands to `program`. */
 export function registerCommands(program: Command): void {
@@ -21,4 +22,5 @@ export function registerCommands(program: Command): void {
   registerDelete(program);
   registerWorker(program);
   registerVolfile(program);
+  registerBrick(program);
 }
