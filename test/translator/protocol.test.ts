@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +17,7 @@ import { MemoryStorage } from '../../src/translator/types/memory.ts';
 import { WireError, decodeArgs, decodeResults, encodeArgs, encodeResults, type DecodeContext } from '../../src/translator/wire-codec.ts';
 import type { ProtocolServer } from '../../src/translator/types/protocol-server.ts';
 import { startTestManager, tempDir, within } from '../helpers/index.ts';
+import { runLeafContract } from './leaf-contract.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const O_RDWR = 2;
@@ -450,23 +451,25 @@ describe('switchyard brick serve', () => {
   });
 });
 
-const contract = join(ROOT, 'test/translator/leaf-contract.ts');
-if (existsSync(contract)) {
-  // The shared leaf contract (written alongside the other leaves) over a protocol/client leaf.
-  const mod = (await import(contract)) as { runLeafContract?: (name: string, make: () => Promise<Graph>) => void };
-  if (typeof mod.runLeafContract === 'function') {
-    let shared: Manager | undefined;
-    const bricks: Graph[] = [];
-    mod.runLeafContract('protocol/client', async () => {
-      shared ??= await startTestManager();
-      // A fresh brick per graph, so each contract test starts from an empty volume.
-      const name = `contract-${bricks.length + 1}`;
-      bricks.push(await graphFromText(brickVolfile(shared.port, name)));
-      return graphFromText(clientVolfile(shared.port, name));
-    });
-    after(async () => {
-      for (const b of bricks) await b.fini();
-      await shared?.close();
-    });
-  }
+// The shared leaf contract over a protocol/client leaf: a fresh brick per graph, so each contract
+// test starts from an empty volume.
+{
+  let shared: Manager | undefined;
+  let bricks = 0;
+  runLeafContract('protocol/client', async () => {
+    shared ??= await startTestManager();
+    const name = `contract-${++bricks}`;
+    const brick = await graphFromText(brickVolfile(shared.port, name));
+    const graph = await graphFromText(clientVolfile(shared.port, name));
+    return {
+      graph,
+      cleanup: async () => {
+        await graph.fini();
+        await brick.fini();
+      },
+    };
+  });
+  after(async () => {
+    await shared?.close();
+  });
 }

@@ -55,6 +55,8 @@ export class MemoryStorage extends Translator implements TranslatorHooks {
   #inos = 1;
   #used = 0;
   readonly #byGfid = new Map<Gfid, Node>();
+  /** Each directory fd's listing, taken at offset 0: offsets index it, so removals while paging skip nothing. */
+  readonly #listings = new WeakMap<Fd, [string, Node][]>();
   readonly #root: Node;
 
   constructor(...args: ConstructorParameters<typeof Translator>) {
@@ -160,6 +162,15 @@ export class MemoryStorage extends Translator implements TranslatorHooks {
 
   private fdNode(fd: Fd): Node | undefined {
     return fd.ctxGet<Node>(this);
+  }
+
+  override release(fd: Fd): void {
+    fd.ctxDel(this);
+  }
+
+  override releasedir(fd: Fd): void {
+    fd.ctxDel(this);
+    this.#listings.delete(fd);
   }
 
   lookupFop(frame: Frame, loc: Loc, _xdata: Dict | null): void {
@@ -356,7 +367,8 @@ export class MemoryStorage extends Translator implements TranslatorHooks {
     const grow = size - n.data.length;
     if (grow > 0 && this.#used + grow > cap) return errno.ENOSPC;
     if (size > n.data.length) {
-      const next = Buffer.alloc(Math.max(size, Math.min(n.data.length * 2, size + (1 << 20))));
+      // Doubling keeps a growing file's copies linear in its size; never beyond the volume's capacity.
+      const next = Buffer.alloc(Math.max(size, Math.min(n.data.length * 2, cap - this.#used + n.data.length)));
       n.data.copy(next, 0, 0, n.size);
       this.#used += next.length - n.data.length;
       n.data = next;
@@ -477,12 +489,17 @@ export class MemoryStorage extends Translator implements TranslatorHooks {
     const n = this.fdNode(fd);
     if (!n) return errno.EBADF;
     if (!n.entries) return errno.ENOTDIR;
+    let listing = this.#listings.get(fd);
+    if (listing === undefined || offset === 0) {
+      listing = [...n.entries];
+      this.#listings.set(fd, listing);
+    }
     const out: DirEntry[] = [];
     let budget = size > 0 ? size : 4096;
-    let i = 0;
-    for (const [name, child] of n.entries) {
-      i++;
-      if (i <= offset) continue;
+    for (let i = offset + 1; i <= listing.length; i++) {
+      const [name, child] = listing[i - 1] as [string, Node];
+      // Removed (or replaced) since the listing was taken.
+      if (n.entries.get(name) !== child) continue;
       const cost = (24 + Buffer.byteLength(name) + 7) & ~7;
       if (out.length > 0 && cost > budget) break;
       budget -= cost;
