@@ -552,6 +552,19 @@ function describeErrno(code: string): string {
 }
 
 /**
+ * A FUSE mount could not be made or undone (`SWITCHYARD_ERR_MOUNT`), or FUSE is not usable on this
+ * machine at all (`SWITCHYARD_ERR_FUSE_UNAVAILABLE`: fuse-native or libfuse2 missing, no /dev/fuse).
+ */
+export class MountError extends SwitchyardError {
+  /** The mountpoint concerned, when there is one. */
+  readonly mountpoint: string | undefined;
+  constructor(code: 'SWITCHYARD_ERR_MOUNT' | 'SWITCHYARD_ERR_FUSE_UNAVAILABLE', message: string, mountpoint?: string, options?: SwitchyardErrorOptions) {
+    super(code, message, options);
+    this.mountpoint = mountpoint;
+  }
+}
+
+/**
  * An RSync transfer failed or was refused: a path that would leave the destination directory,
  * a file type that cannot be synced, a target that failed. `path` is the relative path concerned.
  */

@@ -10,6 +10,7 @@ import { registerDelete } from './delete.ts';
 import { registerWorker } from './worker.ts';
 import { registerVolfile } from './volfile.ts';
 import { registerBrick } from './brick.ts';
+import { registerMount } from './mount.ts';
 
 /** Adds all subcommands to `program`. */
 export function registerCommands(program: Command): void {
@@ -23,4 +24,5 @@ export function registerCommands(program: Command): void {
   registerWorker(program);
   registerVolfile(program);
   registerBrick(program);
+  registerMount(program);
 }

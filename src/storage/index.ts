@@ -16,5 +16,5 @@
  * @module
  */
 export * from '../translator/index.ts';
-export { TranslatorError, VolfileError, FsError } from '../errors.ts';
+export { TranslatorError, VolfileError, FsError, MountError } from '../errors.ts';
 export * from '../volume/index.ts';

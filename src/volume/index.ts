@@ -3,3 +3,4 @@
  * @module
  */
 export { Volume, VolumeFileHandle, VolumeStats, VolumeDirent, openVolume, parseOpenFlags, type VolumeOptions, type VolumeSource, type RmOptions } from './volume.ts';
+export { mountVolume, fuseUnavailableReason, type Mount, type MountOptions } from './fuse.ts';
