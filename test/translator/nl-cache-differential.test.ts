@@ -1,20 +1,19 @@
 /**
  * Differential test of performance/nl-cache: two client graphs (nl-cache over protocol/client)
- * and one uncached oracle client share one brick (protocol/server over storage/memory, as
- * storage/posix is not in the tree yet) through a real Manager on loopback. A seeded random
+ * and one uncached oracle client share one brick (protocol/server over storage/posix on a
+ * temporary directory) through a real Manager on loopback. A seeded random
  * sequence of namespace ops runs through both cached clients; after each op every touched name
  * is looked up through all three graphs. The client that made the change must agree with the
  * oracle at once; the other client within 100 ms (the brick's pushed invalidation).
  */
 import assert from 'node:assert/strict';
-import { constants, existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { constants } from 'node:fs';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { graphFromText, type Graph } from '../../src/translator/graph.ts';
 import { Fd, IA, Inode, ROOT_GFID, makeLoc, randomGfid, type Gfid, type Loc } from '../../src/translator/model.ts';
 import type { NlCache } from '../../src/translator/types/nl-cache.ts';
-import { startTestManager, within } from '../helpers/index.ts';
+import { startTestManager, tempDir, within } from '../helpers/index.ts';
 
 const OPS = 2000;
 const SEED = 0x5eed_2026;
@@ -22,7 +21,6 @@ const PUSH_BOUND_MS = 100;
 /** How long a mismatch is polled before the test gives up on it (well above the bound, to measure). */
 const POLL_GIVE_UP_MS = 2000;
 
-const protocolReady = ['protocol-client.ts', 'protocol-server.ts'].every((f) => existsSync(fileURLToPath(new URL(`../../src/translator/types/${f}`, import.meta.url))));
 
 /** mulberry32: a small seeded PRNG, so a failure replays. */
 function prng(seed: number): () => number {
@@ -49,12 +47,13 @@ function clientVolfile(volume: string, port: number, cached: boolean): string {
   return [...client, ...(cached ? cache : [])].join('\n');
 }
 
-test('nl-cache differential - two clients over one brick never see a stale ENOENT (own changes at once, the other client within 100 ms)', { skip: protocolReady ? false : 'protocol not ready', timeout: 120_000 }, async () => {
+test('nl-cache differential - two clients over one brick never see a stale ENOENT (own changes at once, the other client within 100 ms)', { timeout: 120_000 }, async () => {
   const manager = await startTestManager();
   const graphs: Graph[] = [];
+  const dir = tempDir('switchyard-nlc-brick-');
   try {
     const brick = await graphFromText(
-      ['volume brick-mem', '  type storage/memory', 'end-volume', 'volume brick', '  type protocol/server', '  option name nlc-brick', `  option manager 127.0.0.1:${manager.port}`, '  option disable-tls on', '  subvolumes brick-mem', 'end-volume'].join('\n'),
+      ['volume brick-mem', '  type storage/posix', `  option directory ${dir.path}`, 'end-volume', 'volume brick', '  type protocol/server', '  option name nlc-brick', `  option manager 127.0.0.1:${manager.port}`, '  option disable-tls on', '  subvolumes brick-mem', 'end-volume'].join('\n'),
     );
     graphs.push(brick);
     const a = await graphFromText(clientVolfile('client-a', manager.port, true));
@@ -168,5 +167,6 @@ test('nl-cache differential - two clients over one brick never see a stale ENOEN
   } finally {
     for (const g of graphs.reverse()) await g.fini().catch(() => {});
     await manager.close();
+    dir.remove();
   }
 });
