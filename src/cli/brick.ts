@@ -16,27 +16,18 @@ import { InvalidArgumentError } from '../errors.ts';
 import { buildGraph } from '../translator/graph.ts';
 import { loadVolfile, type VolfileSpec, type VolumeDecl } from '../translator/volfile.ts';
 import type { ProtocolServer } from '../translator/types/protocol-server.ts';
+import { addStorageConnectionFlags, storageConnectionOptions, type StorageConnectionFlags } from './storage-connection.ts';
 
-interface BrickFlags {
+interface BrickFlags extends StorageConnectionFlags {
   name: string;
   manager: string;
-  certFile?: string;
-  disableTls?: boolean;
-  username?: string;
-  password?: string;
 }
 
 const SERVER_TYPE = 'protocol/server';
 
 /** The spec with a protocol/server on top configured from `flags` (added when missing). */
 function withServer(spec: VolfileSpec, flags: BrickFlags): VolfileSpec {
-  const options: Record<string, string> = { name: flags.name, manager: flags.manager };
-  if (flags.certFile !== undefined) options['cert-file'] = flags.certFile;
-  if (flags.disableTls === true) options['disable-tls'] = 'on';
-  const username = flags.username ?? process.env['SWITCHYARD_USERNAME'];
-  const password = flags.password ?? process.env['SWITCHYARD_PASSWORD'];
-  if (username !== undefined && username !== '') options['username'] = username;
-  if (password !== undefined && password !== '') options['password'] = password;
+  const options: Record<string, string> = { name: flags.name, ...storageConnectionOptions(flags) };
   const top = spec.top;
   if (top.type === SERVER_TYPE) {
     const merged: VolumeDecl = { ...top, options: { ...top.options, ...options } };
@@ -53,36 +44,36 @@ function withServer(spec: VolfileSpec, flags: BrickFlags): VolfileSpec {
 /** Registers `brick` (`brick serve`). */
 export function registerBrick(program: Command): void {
   const brick = program.command('brick').description('Serve translator graphs (bricks) for protocol/client volumes elsewhere.');
-  brick
+  const serve = brick
     .command('serve')
     .description('Serve the graph of VOLFILE as the brick NAME through a Manager.')
     .argument('<volfile>', 'The volfile of the graph to serve (a protocol/server is added on top when missing)')
-    .requiredOption('-n, --name <name>', "The brick's service name (clients set it as 'option remote-subvolume')")
-    .option('-m, --manager <host:port>', 'The Manager', 'localhost:1875')
-    .option('-c, --cert-file <path>', "The Manager's certificate to trust (default $SWITCHYARD_HOME/certs/<host>.crt)")
-    .option('--disable-tls', 'Plain TCP to the Manager')
-    .option('-u, --username <name>', 'Login name, when the Manager asks (default $SWITCHYARD_USERNAME)')
-    .option('-p, --password <password>', 'Login password, when the Manager asks (default $SWITCHYARD_PASSWORD)')
-    .action(async (volfile: string, flags: BrickFlags) => {
-      if (flags.name.trim() === '') throw new InvalidArgumentError('name', '--name must not be empty');
-      const spec = withServer(await loadVolfile(volfile), flags);
-      const graph = await buildGraph(spec, { source: volfile });
-      await graph.init();
-      const server = graph.top as ProtocolServer;
-      process.stdout.write(`brick ${flags.name} serving ${server.child.name} through ${server.manager}\n`);
-      let stop = (): void => {};
-      const outcome = await new Promise<'signal' | 'manager'>((resolve) => {
-        stop = (): void => resolve('signal');
-        process.once('SIGINT', stop);
-        process.once('SIGTERM', stop);
-        void server.whenStopped().then(() => resolve('manager'));
-      });
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      await graph.fini();
-      if (outcome === 'manager') {
-        process.stderr.write(`switchyard: brick ${flags.name}: the Manager ${server.manager} closed the connection\n`);
-        process.exitCode = 1;
-      }
+    .requiredOption('-n, --name <name>', "The brick's service name (clients set it as 'option remote-subvolume')");
+  addStorageConnectionFlags(serve, {
+    manager: 'The Manager',
+    managerDefault: 'localhost:1875',
+    certFile: "The Manager's certificate to trust (default $SWITCHYARD_HOME/certs/<host>.crt)",
+    disableTls: 'Plain TCP to the Manager',
+  }).action(async (volfile: string, flags: BrickFlags) => {
+    if (flags.name.trim() === '') throw new InvalidArgumentError('name', '--name must not be empty');
+    const spec = withServer(await loadVolfile(volfile), flags);
+    const graph = await buildGraph(spec, { source: volfile });
+    await graph.init();
+    const server = graph.top as ProtocolServer;
+    process.stdout.write(`brick ${flags.name} serving ${server.child.name} through ${server.manager}\n`);
+    let stop = (): void => {};
+    const outcome = await new Promise<'signal' | 'manager'>((resolve) => {
+      stop = (): void => resolve('signal');
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      void server.whenStopped().then(() => resolve('manager'));
     });
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+    await graph.fini();
+    if (outcome === 'manager') {
+      process.stderr.write(`switchyard: brick ${flags.name}: the Manager ${server.manager} closed the connection\n`);
+      process.exitCode = 1;
+    }
+  });
 }

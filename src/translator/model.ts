@@ -120,26 +120,18 @@ export const SETATTR = {
 export type CtxKey = object;
 
 /**
- * An inode of one graph's inode table: a gfid and its type, with per-translator context
- * (`ctxGet`/`ctxSet`/`ctxDel`, GlusterFS's `inode_ctx_*`). Translators that keep context are
- * told through their `forget` callback when the inode leaves the table.
+ * Per-translator context slots (GlusterFS's `inode_ctx_*`/`fd_ctx_*`), shared by {@link Inode}
+ * and {@link Fd}. Each translator keys its slot by itself; the map is made on first use.
  */
-export class Inode {
-  /** Per-translator context slots; made on first use. */
+export abstract class ContextHolder {
   #ctx: Map<CtxKey, unknown> | undefined;
-  /** Open fds on this inode (an inode with open fds is never evicted). */
-  fdCount = 0;
-  constructor(
-    readonly gfid: Gfid,
-    public type: IaType,
-  ) {}
 
-  /** This translator's context on the inode, or `undefined`. */
+  /** This translator's context on the object, or `undefined`. */
   ctxGet<T = unknown>(key: CtxKey): T | undefined {
     return this.#ctx?.get(key) as T | undefined;
   }
 
-  /** Sets this translator's context on the inode. */
+  /** Sets this translator's context on the object. */
   ctxSet(key: CtxKey, value: unknown): void {
     (this.#ctx ??= new Map()).set(key, value);
   }
@@ -151,9 +143,25 @@ export class Inode {
     return v;
   }
 
-  /** The translators that hold context on this inode. */
+  /** The translators that hold context on this object. */
   ctxKeys(): CtxKey[] {
     return this.#ctx ? [...this.#ctx.keys()] : [];
+  }
+}
+
+/**
+ * An inode of one graph's inode table: a gfid and its type, with per-translator context
+ * (`ctxGet`/`ctxSet`/`ctxDel`, GlusterFS's `inode_ctx_*`). Translators that keep context are
+ * told through their `forget` callback when the inode leaves the table.
+ */
+export class Inode extends ContextHolder {
+  /** Open fds on this inode (an inode with open fds is never evicted). */
+  fdCount = 0;
+  constructor(
+    readonly gfid: Gfid,
+    public type: IaType,
+  ) {
+    super();
   }
 }
 
@@ -164,10 +172,9 @@ let fdIds = 0;
  * `create` or `opendir`; translators keep their own handles in its context (`ctxSet(this, ...)`),
  * and are told through their `release`/`releasedir` callback when it is closed.
  */
-export class Fd {
+export class Fd extends ContextHolder {
   /** Unique within the process; protocol/client uses it as the fd's name on the wire. */
   readonly id = ++fdIds;
-  #ctx: Map<CtxKey, unknown> | undefined;
   /** `open`/`create` flags (`O_*`). */
   flags = 0;
   /** True once released; fops on a released fd fail with EBADF. */
@@ -175,28 +182,8 @@ export class Fd {
   constructor(
     public inode: Inode,
     readonly isDir = false,
-  ) {}
-
-  /** This translator's context on the fd, or `undefined`. */
-  ctxGet<T = unknown>(key: CtxKey): T | undefined {
-    return this.#ctx?.get(key) as T | undefined;
-  }
-
-  /** Sets this translator's context on the fd. */
-  ctxSet(key: CtxKey, value: unknown): void {
-    (this.#ctx ??= new Map()).set(key, value);
-  }
-
-  /** Removes and returns this translator's context. */
-  ctxDel<T = unknown>(key: CtxKey): T | undefined {
-    const v = this.#ctx?.get(key) as T | undefined;
-    this.#ctx?.delete(key);
-    return v;
-  }
-
-  /** The translators that hold context on this fd. */
-  ctxKeys(): CtxKey[] {
-    return this.#ctx ? [...this.#ctx.keys()] : [];
+  ) {
+    super();
   }
 }
 

@@ -28,51 +28,14 @@ export interface VolumeOptions extends GraphOptions {
 /** What {@link openVolume} opens: a volfile path, volfile text, or an already built graph. */
 export type VolumeSource = string | { readonly volfile: string; readonly source?: string } | Graph;
 
-/** A file's attributes, shaped like Node's `fs.Stats` (plus the GlusterFS gfid). */
-export class VolumeStats {
-  readonly dev: number;
-  readonly ino: number;
-  readonly mode: number;
-  readonly nlink: number;
-  readonly uid: number;
-  readonly gid: number;
-  readonly rdev: number;
-  readonly size: number;
-  readonly blksize: number;
-  readonly blocks: number;
-  readonly atimeMs: number;
-  readonly mtimeMs: number;
-  readonly ctimeMs: number;
-  readonly birthtimeMs: number;
-  readonly atime: Date;
-  readonly mtime: Date;
-  readonly ctime: Date;
-  readonly birthtime: Date;
-  /** The file's GlusterFS id. */
-  readonly gfid: Gfid;
+/**
+ * The `fs.Stats`/`fs.Dirent` file-type predicates, answered from a GlusterFS `IA` file type.
+ * Shared by {@link VolumeStats} and {@link VolumeDirent}; not constructed on its own.
+ */
+export abstract class VolumeFileType {
   readonly #type: number;
-
-  constructor(buf: Iatt) {
-    this.dev = buf.dev;
-    this.ino = buf.ino;
-    this.mode = stModeOf(buf);
-    this.nlink = buf.nlink;
-    this.uid = buf.uid;
-    this.gid = buf.gid;
-    this.rdev = buf.rdev;
-    this.size = buf.size;
-    this.blksize = buf.blksize;
-    this.blocks = buf.blocks;
-    this.atimeMs = buf.atime * 1000 + buf.atimeNsec / 1e6;
-    this.mtimeMs = buf.mtime * 1000 + buf.mtimeNsec / 1e6;
-    this.ctimeMs = buf.ctime * 1000 + buf.ctimeNsec / 1e6;
-    this.birthtimeMs = this.ctimeMs;
-    this.atime = new Date(this.atimeMs);
-    this.mtime = new Date(this.mtimeMs);
-    this.ctime = new Date(this.ctimeMs);
-    this.birthtime = new Date(this.birthtimeMs);
-    this.gfid = buf.gfid;
-    this.#type = buf.type;
+  protected constructor(type: number) {
+    this.#type = type;
   }
   isFile(): boolean {
     return this.#type === IA.IFREG;
@@ -97,37 +60,62 @@ export class VolumeStats {
   }
 }
 
+/** A file's attributes, shaped like Node's `fs.Stats` (plus the GlusterFS gfid). */
+export class VolumeStats extends VolumeFileType {
+  readonly dev: number;
+  readonly ino: number;
+  readonly mode: number;
+  readonly nlink: number;
+  readonly uid: number;
+  readonly gid: number;
+  readonly rdev: number;
+  readonly size: number;
+  readonly blksize: number;
+  readonly blocks: number;
+  readonly atimeMs: number;
+  readonly mtimeMs: number;
+  readonly ctimeMs: number;
+  readonly birthtimeMs: number;
+  readonly atime: Date;
+  readonly mtime: Date;
+  readonly ctime: Date;
+  readonly birthtime: Date;
+  /** The file's GlusterFS id. */
+  readonly gfid: Gfid;
+
+  constructor(buf: Iatt) {
+    super(buf.type);
+    this.dev = buf.dev;
+    this.ino = buf.ino;
+    this.mode = stModeOf(buf);
+    this.nlink = buf.nlink;
+    this.uid = buf.uid;
+    this.gid = buf.gid;
+    this.rdev = buf.rdev;
+    this.size = buf.size;
+    this.blksize = buf.blksize;
+    this.blocks = buf.blocks;
+    this.atimeMs = buf.atime * 1000 + buf.atimeNsec / 1e6;
+    this.mtimeMs = buf.mtime * 1000 + buf.mtimeNsec / 1e6;
+    this.ctimeMs = buf.ctime * 1000 + buf.ctimeNsec / 1e6;
+    this.birthtimeMs = this.ctimeMs;
+    this.atime = new Date(this.atimeMs);
+    this.mtime = new Date(this.mtimeMs);
+    this.ctime = new Date(this.ctimeMs);
+    this.birthtime = new Date(this.birthtimeMs);
+    this.gfid = buf.gfid;
+  }
+}
+
 /** A directory entry as `readdir(path, { withFileTypes: true })` returns it (like `fs.Dirent`). */
-export class VolumeDirent {
-  readonly #type: number;
+export class VolumeDirent extends VolumeFileType {
   constructor(
     readonly name: string,
     /** The directory the entry is in. */
     readonly parentPath: string,
     type: number,
   ) {
-    this.#type = type;
-  }
-  isFile(): boolean {
-    return this.#type === IA.IFREG;
-  }
-  isDirectory(): boolean {
-    return this.#type === IA.IFDIR;
-  }
-  isSymbolicLink(): boolean {
-    return this.#type === IA.IFLNK;
-  }
-  isFIFO(): boolean {
-    return this.#type === IA.IFIFO;
-  }
-  isSocket(): boolean {
-    return this.#type === IA.IFSOCK;
-  }
-  isBlockDevice(): boolean {
-    return this.#type === IA.IFBLK;
-  }
-  isCharacterDevice(): boolean {
-    return this.#type === IA.IFCHR;
+    super(type);
   }
 }
 

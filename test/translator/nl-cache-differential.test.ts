@@ -13,6 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { graphFromText, type Graph } from '../../src/translator/graph.ts';
 import { Fd, IA, Inode, ROOT_GFID, makeLoc, randomGfid, type Gfid, type Loc } from '../../src/translator/model.ts';
 import type { NlCache } from '../../src/translator/types/nl-cache.ts';
+import { seededRandom } from '../../src/translator/types/debug-util.ts';
 import { startTestManager, tempDir, within } from '../helpers/index.ts';
 
 const OPS = 2000;
@@ -21,18 +22,6 @@ const PUSH_BOUND_MS = 100;
 /** How long a mismatch is polled before the test gives up on it (well above the bound, to measure). */
 const POLL_GIVE_UP_MS = 2000;
 
-
-/** mulberry32: a small seeded PRNG, so a failure replays. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Dir {
   readonly path: string;
@@ -78,7 +67,7 @@ test('nl-cache differential - two clients over one brick never see a stale ENOEN
       dirs.push({ path: `/${d}`, gfid: (r.results[0] as Inode).gfid });
     }
     const names = ['n0', 'n1', 'n2', 'n3', 'n4', 'n5'];
-    const rand = prng(SEED);
+    const rand = seededRandom(SEED);
     const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)] as T;
 
     let maxPushDelay = 0;

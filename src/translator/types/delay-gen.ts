@@ -16,23 +16,22 @@
  * @module
  */
 import { performance } from 'node:perf_hooks';
-import { TranslatorError } from '../../errors.ts';
 import { clock } from '../../util/timers.ts';
 import type { Frame } from '../frame.ts';
-import { FOP_NAMES, type FopName } from '../fops.ts';
-import { Translator, wind } from '../translator.ts';
-import { seededRandom, seedOf } from './error-gen.ts';
-import { parseFopList, setHooks } from './trace.ts';
+import { FOP_NAMES } from '../fops.ts';
+import { wind, type Translator } from '../translator.ts';
+import { DebugTranslator, defineFopHooks, parseFopList, SEED_OPTION, seededRandom, seedOf, setHooks } from './debug-util.ts';
 
 /** The `debug/delay-gen` translator (see the module documentation for its options). */
-export class DelayGen extends Translator {
+export class DelayGen extends DebugTranslator {
   static override options = {
     'delay-percentage': { type: 'percent', default: '10%', min: 0, max: 100, description: 'Chance (percent) that an enabled fop is delayed.' },
     'delay-duration': { type: 'int', default: '100000', min: 0, description: 'How long a delayed fop waits, in microseconds.' },
     enable: { type: 'list', description: 'Fops that may be delayed (default all).' },
-    seed: { type: 'int', description: 'Seed of the random draws (for reproducible tests); default random.' },
+    seed: SEED_OPTION,
   } as const;
 
+  protected readonly volfileType = 'debug/delay-gen';
   #random: () => number = Math.random;
   #chance = 0;
   #durationMs = 0;
@@ -40,23 +39,12 @@ export class DelayGen extends Translator {
   /** Fops delayed so far. */
   delayed = 0;
 
-  override init(): void {
-    if (this.children.length === 0) throw new TranslatorError(`volume '${this.name}': debug/delay-gen needs a subvolume`, { translator: this.name });
-    this.configure();
-  }
-
-  override reconfigure(options: Readonly<Record<string, string>>): void {
-    super.reconfigure(options);
-    this.configure();
-    this.graph.relink();
-  }
-
   override fini(): void {
     for (const t of this.#pending) clock.clearTimeout(t);
     this.#pending.clear();
   }
 
-  private configure(): void {
+  protected override configure(): void {
     const listed = this.option<readonly string[]>('enable') ?? [];
     const enabled = listed.length === 0 ? new Set(FOP_NAMES) : parseFopList(this.name, 'enable', listed);
     this.#chance = (this.option<number>('delay-percentage') ?? 0) / 100;
@@ -89,14 +77,8 @@ export class DelayGen extends Translator {
   }
 }
 
-for (let i = 0; i < FOP_NAMES.length; i++) {
-  const fop = FOP_NAMES[i] as FopName;
-  const opIndex = i;
-  Object.defineProperty(DelayGen.prototype, `${fop}Fop`, {
-    value: function (this: DelayGen, frame: Frame, a: unknown, b: unknown, c: unknown, d: unknown, e: unknown, f: unknown): void {
-      this._pass(opIndex, frame, a, b, c, d, e, f);
-    },
-    writable: true,
-    configurable: true,
-  });
-}
+defineFopHooks(DelayGen, (_fop, opIndex) => ({
+  fop(frame, a, b, c, d, e, f) {
+    this._pass(opIndex, frame, a, b, c, d, e, f);
+  },
+}));

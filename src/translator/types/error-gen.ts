@@ -16,34 +16,11 @@
  *   a random seed.
  * @module
  */
-import { randomInt } from 'node:crypto';
 import { TranslatorError } from '../../errors.ts';
-import type { Frame } from '../frame.ts';
 import { FOP_NAMES, type FopName } from '../fops.ts';
 import { errno } from '../model.ts';
-import { Translator, unwind, wind } from '../translator.ts';
-import { parseFopList, setHooks } from './trace.ts';
-
-/**
- * A seeded pseudo-random generator (mulberry32): returns numbers in [0, 1). Small, fast and good
- * enough for fault injection; not for anything secret.
- * @internal shared with `debug/delay-gen`.
- */
-export function seededRandom(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** The seed to use: the `seed` option, else a random one. @internal */
-export function seedOf(value: number | undefined): number {
-  return value ?? randomInt(0, 2 ** 31);
-}
+import { unwind, wind, type Translator } from '../translator.ts';
+import { DebugTranslator, defineFopHooks, parseFopList, SEED_OPTION, seededRandom, seedOf, setHooks } from './debug-util.ts';
 
 const ERRNOS_BY_FOP: Readonly<Record<FopName, readonly string[]>> = {
   lookup: ['ENOENT', 'ENOTDIR', 'ENAMETOOLONG', 'EAGAIN'],
@@ -100,16 +77,17 @@ export function parseErrno(volume: string, raw: string): number {
 }
 
 /** The `debug/error-gen` translator (see the module documentation for its options). */
-export class ErrorGen extends Translator {
+export class ErrorGen extends DebugTranslator {
   static override options = {
     failure: { type: 'percent', min: 0, max: 100, description: 'Chance (percent) that an enabled fop fails; default 0, or 100 when error-fops is set alone.' },
     'error-no': { type: 'str', description: 'The errno to fail with (name or number); default a plausible one per fop.' },
     'error-fops': { type: 'list', description: 'Fops that may fail (default all).' },
     enable: { type: 'list', description: 'Alias of error-fops (GlusterFS spells it both ways).' },
     'random-failure': { type: 'bool', default: 'off', description: "GlusterFS's legacy mode: fail every Nth enabled fop, N drawn from 3..44." },
-    seed: { type: 'int', description: 'Seed of the random draws (for reproducible tests); default random.' },
+    seed: SEED_OPTION,
   } as const;
 
+  protected readonly volfileType = 'debug/error-gen';
   #random: () => number = Math.random;
   #threshold = 0;
   #errno = 0;
@@ -119,18 +97,7 @@ export class ErrorGen extends Translator {
   /** Fops failed so far. */
   failures = 0;
 
-  override init(): void {
-    if (this.children.length === 0) throw new TranslatorError(`volume '${this.name}': debug/error-gen needs a subvolume`, { translator: this.name });
-    this.configure();
-  }
-
-  override reconfigure(options: Readonly<Record<string, string>>): void {
-    super.reconfigure(options);
-    this.configure();
-    this.graph.relink();
-  }
-
-  private configure(): void {
+  protected override configure(): void {
     const listed = [...(this.option<readonly string[]>('error-fops') ?? []), ...(this.option<readonly string[]>('enable') ?? [])];
     const enabled = listed.length === 0 ? new Set(FOP_NAMES) : parseFopList(this.name, this.options['error-fops'] !== undefined ? 'error-fops' : 'enable', listed);
     const failure = this.option<number>('failure');
@@ -165,20 +132,14 @@ export class ErrorGen extends Translator {
   }
 }
 
-for (let i = 0; i < FOP_NAMES.length; i++) {
-  const fop = FOP_NAMES[i] as FopName;
-  const opIndex = i;
-  Object.defineProperty(ErrorGen.prototype, `${fop}Fop`, {
-    value: function (this: ErrorGen, frame: Frame, a: unknown, b: unknown, c: unknown, d: unknown, e: unknown, f: unknown): void {
-      const err = this._draw(opIndex);
-      if (err !== 0) {
-        unwind(frame, -1, err, null, null, null, null, null, null);
-        return;
-      }
-      const child = this.children[0] as Translator;
-      wind(child, opIndex, frame, child, a, b, c, d, e, f);
-    },
-    writable: true,
-    configurable: true,
-  });
-}
+defineFopHooks(ErrorGen, (_fop, opIndex) => ({
+  fop(frame, a, b, c, d, e, f) {
+    const err = this._draw(opIndex);
+    if (err !== 0) {
+      unwind(frame, -1, err, null, null, null, null, null, null);
+      return;
+    }
+    const child = this.children[0] as Translator;
+    wind(child, opIndex, frame, child, a, b, c, d, e, f);
+  },
+}));

@@ -17,12 +17,10 @@
  */
 import { appendFile } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { TranslatorError } from '../../errors.ts';
 import { clock } from '../../util/timers.ts';
-import type { Frame } from '../frame.ts';
 import { FOP_NAMES, type FopName } from '../fops.ts';
-import { Translator, unwind, wind } from '../translator.ts';
-import { setHooks } from './trace.ts';
+import { unwind, wind, type Translator } from '../translator.ts';
+import { DebugTranslator, defineFopHooks, setHooks } from './debug-util.ts';
 
 /** One fop's figures, latencies in microseconds (0 when latency measurement is off or nothing was timed). */
 export interface FopStats {
@@ -102,7 +100,7 @@ class FopCounter {
 }
 
 /** The `debug/io-stats` translator (see the module documentation for its options). */
-export class IoStats extends Translator {
+export class IoStats extends DebugTranslator {
   static override options = {
     'latency-measurement': { type: 'bool', default: 'on', description: 'Measure the latency of every fop.' },
     'count-fop-hits': { type: 'bool', default: 'on', description: 'Count fops and errors.' },
@@ -110,28 +108,18 @@ export class IoStats extends Translator {
     'log-file': { type: 'path', description: 'Append the periodic dumps to this file (default: the logger).' },
   } as const;
 
+  protected readonly volfileType = 'debug/io-stats';
   #counters: (FopCounter | undefined)[] = new Array<FopCounter | undefined>(FOP_NAMES.length);
   #latency = true;
   #dumpTimer: NodeJS.Timeout | undefined;
   #writing = false;
-
-  override init(): void {
-    if (this.children.length === 0) throw new TranslatorError(`volume '${this.name}': debug/io-stats needs a subvolume`, { translator: this.name });
-    this.configure();
-  }
-
-  override reconfigure(options: Readonly<Record<string, string>>): void {
-    super.reconfigure(options);
-    this.configure();
-    this.graph.relink();
-  }
 
   override fini(): void {
     if (this.#dumpTimer !== undefined) clock.clearTimeout(this.#dumpTimer);
     this.#dumpTimer = undefined;
   }
 
-  private configure(): void {
+  protected override configure(): void {
     this.#latency = this.option<boolean>('latency-measurement') !== false;
     const active = this.#latency || this.option<boolean>('count-fop-hits') !== false;
     for (const f of FOP_NAMES) setHooks(this, f, active);
@@ -195,37 +183,15 @@ interface IoLocal {
   start: number;
 }
 
-for (let i = 0; i < FOP_NAMES.length; i++) {
-  const fop = FOP_NAMES[i] as FopName;
-  const opIndex = i;
-  Object.defineProperty(IoStats.prototype, `${fop}Fop`, {
-    value: function (this: IoStats, frame: Frame<IoLocal>, a: unknown, b: unknown, c: unknown, d: unknown, e: unknown, f: unknown): void {
-      if (this._timing) frame.local = { start: performance.now() };
-      const child = this.children[0] as Translator;
-      wind(child, opIndex, frame, child, a, b, c, d, e, f);
-    },
-    writable: true,
-    configurable: true,
-  });
-  Object.defineProperty(IoStats.prototype, `${fop}Cbk`, {
-    value: function (
-      this: IoStats,
-      frame: Frame<IoLocal>,
-      _cookie: unknown,
-      opRet: number,
-      opErrno: number,
-      a: unknown,
-      b: unknown,
-      c: unknown,
-      d: unknown,
-      e: unknown,
-      f: unknown,
-    ): void {
-      const start = frame.local?.start;
-      this._record(opIndex, opRet < 0, start === undefined ? null : (performance.now() - start) * 1000);
-      unwind(frame, opRet, opErrno, a, b, c, d, e, f);
-    },
-    writable: true,
-    configurable: true,
-  });
-}
+defineFopHooks<IoStats, IoLocal>(IoStats, (_fop, opIndex) => ({
+  fop(frame, a, b, c, d, e, f) {
+    if (this._timing) frame.local = { start: performance.now() };
+    const child = this.children[0] as Translator;
+    wind(child, opIndex, frame, child, a, b, c, d, e, f);
+  },
+  cbk(frame, _cookie, opRet, opErrno, a, b, c, d, e, f) {
+    const start = frame.local?.start;
+    this._record(opIndex, opRet < 0, start === undefined ? null : (performance.now() - start) * 1000);
+    unwind(frame, opRet, opErrno, a, b, c, d, e, f);
+  },
+}));

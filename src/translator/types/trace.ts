@@ -40,11 +40,10 @@
  */
 import { closeSync, createWriteStream, openSync } from 'node:fs';
 import type { Writable } from 'node:stream';
-import { TranslatorError } from '../../errors.ts';
-import type { Frame } from '../frame.ts';
 import { FOP_NAMES, FOPS, type FopName, type Kind } from '../fops.ts';
 import { NULL_GFID, stModeOf, type Dict, type DirEntry, type Fd, type Iatt, type Inode, type Loc, type Statvfs, type XattrDict } from '../model.ts';
-import { Translator, unwind, wind } from '../translator.ts';
+import { unwind, wind, type Translator } from '../translator.ts';
+import { DebugTranslator, defineFopHooks, parseFopList, setHooks } from './debug-util.ts';
 
 type Fields = readonly (readonly [string, Kind])[];
 
@@ -175,32 +174,6 @@ export function traceCbkLine(fop: FopName, unique: number, gfid: string, opRet: 
   return `GLUPY TRACE ${label} CBK- ${unique}: gfid=${resultsGfid(fields, results) ?? gfid}; op_ret=${opRet}${rest === '' ? '' : `; ${rest}`}`;
 }
 
-/**
- * Parses a fop-name list option; an unknown name is an error naming the volume, the option and
- * the name. Shared by the debug translators.
- * @internal
- */
-export function parseFopList(volume: string, option: string, names: readonly string[]): Set<FopName> {
-  const out = new Set<FopName>();
-  for (const n of names) {
-    if (!(n in FOPS)) throw new TranslatorError(`volume '${volume}': option '${option}' names the unknown fop '${n}' (known: ${FOP_NAMES.join(', ')})`, { translator: volume, option });
-    out.add(n as FopName);
-  }
-  return out;
-}
-
-/**
- * Turns this translator's hooks for `fop` off (an own `undefined` shadows the prototype's methods,
- * so the graph resolves the fop past it at no cost) or back on. Relink the graph afterwards.
- * @internal
- */
-export function setHooks(xl: Translator, fop: FopName, on: boolean): void {
-  for (const key of [`${fop}Fop`, `${fop}Cbk`]) {
-    if (on) Reflect.deleteProperty(xl, key);
-    else Object.defineProperty(xl, key, { value: undefined, writable: true, configurable: true, enumerable: false });
-  }
-}
-
 /** A line sink over a stream that never holds more than `limit` bytes: past it, lines are dropped and counted. */
 class LineSink {
   dropped = 0;
@@ -274,7 +247,7 @@ interface TraceLocal {
  * The `debug/trace` translator: one `GLUPY TRACE` line per fop and per reply, for every fop in the
  * table (see the module documentation for the formats and options).
  */
-export class Trace extends Translator {
+export class Trace extends DebugTranslator {
   static override options = {
     'log-file': { type: 'path', description: 'Append trace lines to this file (default: stderr).' },
     include: { type: 'list', description: 'Trace only these fops (names separated by commas or spaces).' },
@@ -282,6 +255,7 @@ export class Trace extends Translator {
     'log-buffer-size': { type: 'size', default: '1MB', min: 1024, description: 'Most bytes of trace lines waiting for a slow sink; beyond it lines are dropped and counted.' },
   } as const;
 
+  protected readonly volfileType = 'debug/trace';
   #sink: LineSink | undefined;
   #traced = new Set<FopName>();
 
@@ -296,8 +270,7 @@ export class Trace extends Translator {
   }
 
   override init(): void {
-    if (this.children.length === 0) throw new TranslatorError(`volume '${this.name}': debug/trace needs a subvolume`, { translator: this.name });
-    this.applyFilters();
+    super.init();
     const file = this.option<string>('log-file');
     const limit = this.option<number>('log-buffer-size') ?? 1024 * 1024;
     if (file === undefined) {
@@ -319,13 +292,8 @@ export class Trace extends Translator {
     await this.#sink?.close();
   }
 
-  override reconfigure(options: Readonly<Record<string, string>>): void {
-    super.reconfigure(options);
-    this.applyFilters();
-    this.graph.relink();
-  }
-
-  private applyFilters(): void {
+  /** Applies `include`/`exclude`: the hooks of fops not traced are switched off. */
+  protected override configure(): void {
     const include = this.option<readonly string[]>('include');
     const exclude = parseFopList(this.name, 'exclude', this.option<readonly string[]>('exclude') ?? []);
     const traced = include === undefined || include.length === 0 ? new Set(FOP_NAMES) : parseFopList(this.name, 'include', include);
@@ -340,41 +308,20 @@ export class Trace extends Translator {
   }
 }
 
-// One fop hook and one callback per fop, made from the table (real prototype methods, so the
-// graph's link step sees them like hand-written ones).
-for (let i = 0; i < FOP_NAMES.length; i++) {
-  const fop = FOP_NAMES[i] as FopName;
-  const opIndex = i;
+// One fop hook and one callback per fop, made from the table.
+defineFopHooks<Trace, TraceLocal>(Trace, (fop, opIndex) => {
   const args = FOPS[fop].args;
-  Object.defineProperty(Trace.prototype, `${fop}Fop`, {
-    value: function (this: Trace, frame: Frame<TraceLocal>, a: unknown, b: unknown, c: unknown, d: unknown, e: unknown, f: unknown): void {
+  return {
+    fop(frame, a, b, c, d, e, f) {
       const values = [a, b, c, d, e, f];
       frame.local = { gfid: argsGfid(args, values) };
       this._emit(traceFopLine(fop, frame.root.unique, values));
       const child = this.children[0] as Translator;
       wind(child, opIndex, frame, child, a, b, c, d, e, f);
     },
-    writable: true,
-    configurable: true,
-  });
-  Object.defineProperty(Trace.prototype, `${fop}Cbk`, {
-    value: function (
-      this: Trace,
-      frame: Frame<TraceLocal>,
-      _cookie: unknown,
-      opRet: number,
-      opErrno: number,
-      a: unknown,
-      b: unknown,
-      c: unknown,
-      d: unknown,
-      e: unknown,
-      f: unknown,
-    ): void {
+    cbk(frame, _cookie, opRet, opErrno, a, b, c, d, e, f) {
       this._emit(traceCbkLine(fop, frame.root.unique, frame.local?.gfid ?? NULL_GFID, opRet, opErrno, [a, b, c, d, e, f]));
       unwind(frame, opRet, opErrno, a, b, c, d, e, f);
     },
-    writable: true,
-    configurable: true,
-  });
-}
+  };
+});
