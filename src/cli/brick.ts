@@ -50,8 +50,7 @@ export function registerBrick(program: Command): void {
     .argument('<volfile>', 'The volfile of the graph to serve (a protocol/server is added on top when missing)')
     .requiredOption('-n, --name <name>', "The brick's service name (clients set it as 'option remote-subvolume')");
   addStorageConnectionFlags(serve, {
-    manager: 'The Manager',
-    managerDefault: 'localhost:1875',
+    manager: "The Manager (default: the volfile's protocol/server option, else localhost:1875)",
     certFile: "The Manager's certificate to trust (default $SWITCHYARD_HOME/certs/<host>.crt)",
     disableTls: 'Plain TCP to the Manager',
   }).action(async (volfile: string, flags: BrickFlags) => {

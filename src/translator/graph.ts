@@ -226,21 +226,18 @@ export class Graph {
     const timeout = this.frameTimeout;
     const finite = Number.isFinite(timeout) && timeout > 0;
     const inflight = this.#inflight;
+    // Every request is tracked (fini answers the pending ones); only a finite timeout sweeps.
     const root = new CallRoot(
       op,
-      finite
-        ? (r, n, r0, r1, r2, r3, r4, r5) => {
-            inflight.delete(root);
-            finish(r, n, r0, r1, r2, r3, r4, r5);
-          }
-        : finish,
+      (r, n, r0, r1, r2, r3, r4, r5) => {
+        inflight.delete(root);
+        finish(r, n, r0, r1, r2, r3, r4, r5);
+      },
       credentials,
       finite ? Date.now() + timeout : Infinity,
     );
-    if (finite) {
-      inflight.add(root);
-      if (this.#sweeper === undefined) this.startSweeper();
-    }
+    inflight.add(root);
+    if (finite && this.#sweeper === undefined) this.startSweeper();
     const handler = at._dispatch[i] as Translator;
     invoke(handler, new Frame(root, null, handler, i, null), i, a, b, c, d, e, f);
   }

@@ -176,9 +176,10 @@ export abstract class Translator {
    * parents and `parent-down` to the children; override and call `super.notify` to keep that.
    */
   notify(event: GraphEvent, from: Translator | null): void {
-    if (event.type === 'parent-down') for (const c of this.children) c.notify(event, this);
+    void from;
+    if (event.type === 'parent-down') for (const c of this.children) deliver(c, event, this);
     else if (this.parents.length === 0) this.#graph?.emitTop(event);
-    else for (const p of this.parents) p.notify(event, this);
+    else for (const p of this.parents) deliver(p, event, this);
   }
 
   /** An inode this translator holds context on left the graph's inode table. */
@@ -260,6 +261,19 @@ export abstract class Translator {
         this._dispatch[i] = this;
         this._fops[i] = enosys;
       }
+    }
+  }
+}
+
+/** Passes an event on; a translator whose `notify` throws is logged, and the event goes on to the others. */
+function deliver(to: Translator, event: GraphEvent, from: Translator): void {
+  try {
+    to.notify(event, from);
+  } catch (err) {
+    try {
+      to.log.warn({ err, event: event.type }, `translator '${to.name}': notify threw`);
+    } catch {
+      // outside a graph: nothing to log to
     }
   }
 }

@@ -144,6 +144,14 @@ export function parseOpenFlags(flags: string | number): number {
 }
 
 const CHUNK = 1 << 20;
+
+/** Node's rule for `read`/`write` ranges: integers, inside the buffer (else nothing is read or written). */
+function checkRange(size: number, offset: number, length: number): void {
+  if (!Number.isInteger(offset) || offset < 0 || offset > size) throw new InvalidArgumentError('offset', `offset must be an integer from 0 to ${size} (the buffer's length); got ${offset}`);
+  if (!Number.isInteger(length) || length < 0 || offset + length > size) {
+    throw new InvalidArgumentError('length', `length must be an integer from 0 to ${size - offset} (what the buffer holds after offset ${offset}); got ${length}`);
+  }
+}
 const MAX_SYMLINK_HOPS = 8;
 
 /** Options of {@link Volume.rm}. */
@@ -175,6 +183,7 @@ export class VolumeFileHandle {
    */
   async read(buffer: Buffer, offset = 0, length = buffer.length - offset, position: number | null = null): Promise<{ bytesRead: number; buffer: Buffer }> {
     this.check('read');
+    checkRange(buffer.length, offset, length);
     const at = position ?? this.#position;
     const r = await this.volume._fop('read', this.path, 'readv', this.fd, length, at, 0, null);
     const data = r.results[0] as Buffer;
@@ -188,6 +197,7 @@ export class VolumeFileHandle {
     this.check('write');
     const buf = typeof buffer === 'string' ? Buffer.from(buffer) : buffer;
     const len = length ?? buf.length - offset;
+    checkRange(buf.length, offset, len);
     const at = position ?? this.#position;
     const r = await this.volume._fop('write', this.path, 'writev', this.fd, buf.subarray(offset, offset + len), at, 0, null);
     if (position === null) this.#position += r.opRet;
@@ -313,7 +323,13 @@ export class Volume {
   /** The gfid of directory `dir`, looked up (and remembered) when not known. */
   private async dirGfid(dir: string, syscall: string): Promise<Gfid> {
     const known = this.#dirs.get(dir);
-    if (known !== undefined) return known;
+    if (known !== undefined) {
+      if (dir !== '/') {
+        this.#dirs.delete(dir);
+        this.#dirs.set(dir, known);
+      }
+      return known;
+    }
     const loc = await this.locOf(dir, syscall);
     const r = await this.graph.callAs(this.#credentials, 'lookup', loc, null);
     if (r.opRet < 0) throw this.error(r.opErrno, syscall, dir);
@@ -324,10 +340,16 @@ export class Volume {
   }
 
   private remember(dir: string, gfid: Gfid): void {
-    if (this.#dirs.size >= this.#dirLimit) {
-      const first = this.#dirs.keys().next().value as string;
-      if (first !== '/') this.#dirs.delete(first);
+    if (!this.#dirs.has(dir) && this.#dirs.size >= this.#dirLimit) {
+      // The least recently used entry goes; the root is always known (its gfid is fixed).
+      for (const k of this.#dirs.keys()) {
+        if (k !== '/') {
+          this.#dirs.delete(k);
+          break;
+        }
+      }
     }
+    this.#dirs.delete(dir);
     this.#dirs.set(dir, gfid);
   }
 
@@ -380,7 +402,7 @@ export class Volume {
 
   /** Resolves when `path` exists and `mode` access is allowed; rejects with ENOENT/EACCES. */
   async access(path: string, mode = fsConstants.F_OK): Promise<void> {
-    const p = Volume.normalize(path);
+    const { path: p } = await this.resolve(path, 'access');
     await this._fop('access', p, 'access', await this.locOf(p, 'access'), mode, null);
   }
 

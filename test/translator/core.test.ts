@@ -315,3 +315,37 @@ test('translator core - a graph takes new option values from a volfile in place,
   assert.equal(g.top.option('size'), 2 * 1024 * 1024, 'nothing applied after a bad value');
   await g.fini();
 });
+
+test('translator core - fini answers pending requests with ENOTCONN also without a frame-timeout', async () => {
+  class Hold extends Translator {
+    lookupFop() {}
+  }
+  const g = new Graph(new Hold({ name: 'h', type: 'test/hold', children: [new MemoryStorage({ name: 'm', type: 'storage/memory' })] }), { frameTimeout: Infinity });
+  await g.init();
+  const pending = g.call('lookup', makeLoc('/a'), null);
+  await g.fini();
+  assert.equal((await within(pending, 1000, 'the pending lookup')).opErrno, errno.ENOTCONN);
+});
+
+test('translator core - a notify that throws does not stop the event reaching the others', async () => {
+  const seen: string[] = [];
+  class Thrower extends Translator {
+    override notify(): void {
+      throw new Error('bad notify');
+    }
+  }
+  class Listener extends Translator {
+    override notify(event: import('../../src/translator/translator.ts').GraphEvent, from: Translator | null): void {
+      seen.push(`${this.name}:${event.type}`);
+      super.notify(event, from);
+    }
+  }
+  const leaf = new MemoryStorage({ name: 'm', type: 'storage/memory' });
+  const a = new Thrower({ name: 'a', type: 'test/throw', children: [leaf] });
+  const b = new Listener({ name: 'b', type: 'test/listen', children: [leaf] });
+  const top = new Listener({ name: 'top', type: 'test/listen', children: [a, b] });
+  const g = new Graph(top, { logger: silent() });
+  await g.init();
+  leaf.notify({ type: 'child-down' }, null);
+  assert.deepEqual(seen, ['b:child-down', 'top:child-down']);
+});

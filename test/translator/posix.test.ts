@@ -382,3 +382,29 @@ test('posix - init fails clearly without the directory option, on a missing dire
     dir.remove();
   }
 });
+
+test('posix - statfs of a symlink gives the brick figures and cannot probe paths outside', async () => {
+  await withBrick(async (g, dir) => {
+    symlinkSync('/nonexistent-switchyard-probe', join(dir, 'probe-missing'));
+    symlinkSync('/etc', join(dir, 'probe-etc'));
+    const root = (await ok(g, 'statfs', makeLoc('/'), null))[0]!;
+    const viaMissing = (await ok(g, 'statfs', makeLoc('/probe-missing'), null))[0]!;
+    const viaEtc = (await ok(g, 'statfs', makeLoc('/probe-etc'), null))[0]!;
+    assert.equal(viaMissing.fsid, root.fsid);
+    assert.equal(viaEtc.blocks, root.blocks);
+  });
+});
+
+test('posix - a FIFO beside the brick is refused at open without blocking the brick', async () => {
+  const { execFileSync } = await import('node:child_process');
+  await withBrick(async (g, dir) => {
+    execFileSync('mkfifo', [join(dir, 'pipe')]);
+    const lk = await ok(g, 'lookup', makeLoc('/pipe'), null);
+    for (const flags of [fsc.O_RDONLY, fsc.O_RDWR]) {
+      const fd = new Fd(lk[0]!);
+      await fails(g, errno.EPERM, 'open', makeLoc('/pipe'), flags, fd, null);
+    }
+    await fails(g, errno.EPERM, 'create', makeLoc('/pipe'), fsc.O_RDWR | fsc.O_CREAT, 0o644, 0, new Fd(g.inodes.root), null);
+    assert.equal((await g.call('lookup', makeLoc('/'), null)).opRet, 0, 'the brick still answers');
+  });
+});

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import { test } from 'node:test';
-import { FsError } from '../../src/errors.ts';
+import { FsError, InvalidArgumentError } from '../../src/errors.ts';
 import { openVolume, Volume } from '../../src/volume/volume.ts';
 import { Translator } from '../../src/translator/translator.ts';
 import type { Frame } from '../../src/translator/frame.ts';
@@ -155,4 +155,43 @@ test('volume - opens a volfile from disk and closes the graph', async () => {
   } finally {
     dir.remove();
   }
+});
+
+test('volume - read and write ranges outside the buffer are refused before any byte moves', async () => {
+  await using vol = await openVolume({ volfile: MEMORY });
+  await vol.writeFile('/f', 'abcdefghij');
+  await using h = await vol.open('/f', 'r+');
+  await assert.rejects(h.read(Buffer.alloc(4), 2, 8), (e: unknown) => e instanceof InvalidArgumentError && e.argument === 'length');
+  await assert.rejects(h.write(Buffer.from('xy'), 3), (e: unknown) => e instanceof InvalidArgumentError && e.argument === 'offset');
+  const buf = Buffer.alloc(3);
+  assert.equal((await h.read(buf, 0, 3)).bytesRead, 3);
+  assert.equal(buf.toString(), 'abc', 'the refused read did not move the position');
+});
+
+test('volume - access follows symlinks (a dangling link is ENOENT)', async () => {
+  await using vol = await openVolume({ volfile: MEMORY });
+  await vol.writeFile('/t', 'x');
+  await vol.symlink('/t', '/ok');
+  await vol.symlink('/missing', '/dangling');
+  await vol.access('/ok');
+  await rejectsWith(vol.access('/dangling'), 'ENOENT', 'access');
+});
+
+test('volume - the directory-gfid map keeps to its size, least recently used out', async () => {
+  const seen: Array<string | null> = [];
+  class Spy extends Translator {
+    lookupFop(frame: Frame, loc: Loc) {
+      seen.push(loc.path);
+      this.windLookup(frame, loc, null);
+    }
+  }
+  const g = new Graph(new Spy({ name: 'spy', type: 'test/spy', children: [new MemoryStorage({ name: 'm', type: 'storage/memory' })] }));
+  await using vol = await openVolume(g, { dentryCacheSize: 4 });
+  for (let i = 0; i < 10; i++) await vol.mkdir(`/d${i}`);
+  seen.length = 0;
+  await vol.stat('/d9/x').catch(() => {});
+  assert.deepEqual(seen, ['/d9/x'], 'a recent directory is still known');
+  seen.length = 0;
+  await vol.stat('/d0/x').catch(() => {});
+  assert.deepEqual(seen, ['/d0', '/d0/x'], 'an old one was evicted and is looked up again');
 });

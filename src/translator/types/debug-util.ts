@@ -19,7 +19,7 @@ import { Translator } from '../translator.ts';
 export function parseFopList(volume: string, option: string, names: readonly string[]): Set<FopName> {
   const out = new Set<FopName>();
   for (const n of names) {
-    if (!(n in FOPS)) throw new TranslatorError(`volume '${volume}': option '${option}' names the unknown fop '${n}' (known: ${FOP_NAMES.join(', ')})`, { translator: volume, option });
+    if (!Object.hasOwn(FOPS, n)) throw new TranslatorError(`volume '${volume}': option '${option}' names the unknown fop '${n}' (known: ${FOP_NAMES.join(', ')})`, { translator: volume, option });
     out.add(n as FopName);
   }
   return out;

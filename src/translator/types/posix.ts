@@ -399,6 +399,14 @@ export class PosixStorage extends Translator implements TranslatorHooks {
     return this.option<boolean>('sync-fstat') === false ? fstatB(osfd) : fs.fstatSync(osfd, { bigint: true });
   }
 
+  /** Closes `osfd` and refuses (EPERM) anything but a regular file or a directory. */
+  private async refuseSpecial(osfd: number): Promise<void> {
+    const type = iaTypeFromMode(Number((await this.fstatData(osfd)).mode));
+    if (type === IA.IFREG || type === IA.IFDIR) return;
+    await closeFd(osfd).catch(() => {});
+    refuse(errno.EPERM);
+  }
+
   /** Runs `work` with the OS descriptor of `fd`, keeping it open until `work` settles. */
   private async withFd<T>(fd: Fd, work: (osfd: number, ctx: FdCtx) => Promise<T>): Promise<T> {
     const ctx = fd.ctxGet<FdCtx>(this);
@@ -591,8 +599,11 @@ export class PosixStorage extends Translator implements TranslatorHooks {
     this.run(
       frame,
       async () => {
-        const t = await this.target(loc);
-        const s = await io<fs.StatsFs>((cb) => fs.statfs(t.real, cb));
+        // The path is checked (it must be inside the brick), but the figures are the brick's file
+        // system's, as GlusterFS's posix gives: statfs follows symlinks, so a link's target must not
+        // be probed.
+        await this.target(loc);
+        const s = await io<fs.StatsFs>((cb) => fs.statfs(this.#root, cb));
         const st: Statvfs = { bsize: s.bsize, frsize: s.bsize, blocks: s.blocks, bfree: s.bfree, bavail: s.bavail, files: s.files, ffree: s.ffree, favail: s.ffree, fsid: s.type, flag: 0, namemax: 255 };
         return st;
       },
@@ -783,7 +794,10 @@ export class PosixStorage extends Translator implements TranslatorHooks {
       async () => {
         const t = await this.target(loc);
         // open never creates (create does); the last component is never followed.
-        const osfd = await openFd(t.real, (flags & ~(fsc.O_CREAT | fsc.O_EXCL)) | fsc.O_NOFOLLOW);
+        // O_NONBLOCK: a FIFO or device put beside the brick must not hold a thread-pool thread
+        // (it would block every other file operation); such files are refused below.
+        const osfd = await openFd(t.real, (flags & ~(fsc.O_CREAT | fsc.O_EXCL)) | fsc.O_NOFOLLOW | fsc.O_NONBLOCK);
+        await this.refuseSpecial(osfd);
         fd.flags = flags;
         this.keepFd(fd, osfd);
       },
@@ -806,7 +820,8 @@ export class PosixStorage extends Translator implements TranslatorHooks {
           osfd = await openFd(t.real, base | fsc.O_CREAT | fsc.O_EXCL, want);
         } catch (err) {
           if (flags & fsc.O_EXCL || (err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-          osfd = await openFd(t.real, base);
+          osfd = await openFd(t.real, base | fsc.O_NONBLOCK);
+          await this.refuseSpecial(osfd);
           made = false;
         }
         try {
