@@ -77,9 +77,15 @@ export interface DecodeContext {
   /**
    * This side's fd named `id` on the wire; `undefined` when unknown (the fop fails with EBADF).
    * `opening` is set for the fd argument of a fop that opens it (a fop whose arguments hold a loc
-   * and an fd: open, create, opendir): the receiver makes and registers a new Fd.
+   * and an fd: open, create, opendir): the receiver makes a new Fd and reserves its number (a
+   * number that is open or being opened answers `undefined`, so two opens cannot share it).
    */
   fd(id: number, opening: { fop: FopName; loc: Loc } | null): Fd | undefined;
+  /**
+   * Called when {@link decodeArgs} fails after `fd(id, opening)` made `fd` (a later argument was
+   * malformed): the receiver drops the reservation, as the fop will never run.
+   */
+  abandon?(fd: Fd): void;
 }
 
 /** What the sending side supplies to name its objects on the wire. */
@@ -343,8 +349,9 @@ export function encodeArgs<F extends FopName>(fop: F, args: FopArgs<F>, ctx?: En
 
 /**
  * `fop`'s arguments from their wire form. Throws {@link WireError} (with the errno to answer)
- * for a malformed value, an unknown fop or an unknown fd. Decoded Buffers may share memory with
- * the received message.
+ * for a malformed value, an unknown fop or an unknown fd (for a fop that opens an fd: a number
+ * `ctx.fd` refuses); when it throws after `ctx.fd` made an fd, `ctx.abandon` gets that fd first.
+ * Decoded Buffers may share memory with the received message.
  */
 export function decodeArgs<F extends FopName>(fop: F, wire: unknown, ctx: DecodeContext): FopArgs<F> {
   const plan = planOf(fop);
@@ -353,16 +360,23 @@ export function decodeArgs<F extends FopName>(fop: F, wire: unknown, ctx: Decode
   const out = new Array<unknown>(w.length);
   // The loc first: an fd being opened needs it.
   if (plan.locArg >= 0) out[plan.locArg] = w[plan.locArg] === null ? bad(`${fop} loc`) : (plan.argDec[plan.locArg] as AnyDecoder)(w[plan.locArg], ctx, null);
-  for (let i = 0; i < w.length; i++) {
-    if (i === plan.locArg) continue;
-    const v = w[i];
-    if (v === null || v === undefined) {
-      // Only xdata may be absent; every other argument is required.
-      if (FOPS[fop].args[i]?.[1] !== 'xdata') bad(`${fop} argument ${i + 1}`);
-      out[i] = null;
-      continue;
+  try {
+    for (let i = 0; i < w.length; i++) {
+      if (i === plan.locArg) continue;
+      const v = w[i];
+      if (v === null || v === undefined) {
+        // Only xdata may be absent; every other argument is required.
+        if (FOPS[fop].args[i]?.[1] !== 'xdata') bad(`${fop} argument ${i + 1}`);
+        out[i] = null;
+        continue;
+      }
+      out[i] = (plan.argDec[i] as AnyDecoder)(v, ctx, i === plan.opensFd ? { fop, loc: out[plan.locArg] as Loc } : null);
     }
-    out[i] = (plan.argDec[i] as AnyDecoder)(v, ctx, i === plan.opensFd ? { fop, loc: out[plan.locArg] as Loc } : null);
+  } catch (err) {
+    // An fd made for this fop (its number reserved) before a later argument failed.
+    const opened = plan.opensFd >= 0 ? (out[plan.opensFd] as Fd | undefined) : undefined;
+    if (opened !== undefined) ctx.abandon?.(opened);
+    throw err;
   }
   return out as FopArgs<F>;
 }

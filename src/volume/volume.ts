@@ -430,9 +430,12 @@ export class Volume {
   }
 
   private async readdirEntries(path: string, plus: boolean): Promise<DirEntry[]> {
-    const { path: p } = await this.resolve(path, 'scandir');
+    const { path: p, buf } = await this.resolve(path, 'scandir');
+    if (buf.type !== IA.IFDIR) throw this.error(20, 'scandir', p);
+    const inode = this.graph.inodes.link(buf.gfid, IA.IFDIR);
     const loc = await this.locOf(p, 'scandir');
-    const inode = this.graph.inodes.link(this.#dirs.get(p) ?? ROOT_GFID, IA.IFDIR);
+    loc.gfid = buf.gfid;
+    loc.inode = inode;
     const fd = new Fd(inode, true);
     await this._fop('scandir', p, 'opendir', loc, fd, null);
     inode.fdCount++;
@@ -602,8 +605,12 @@ export class Volume {
     let fd: Fd;
     if (exists) {
       const st = await this.lookupPath(target, 'open');
-      fd = new Fd(this.graph.inodes.link(st.gfid, st.type));
+      const inode = this.graph.inodes.link(st.gfid, st.type);
+      fd = new Fd(inode);
       if (st.type === IA.IFDIR && (f & 3) !== O.O_RDONLY) throw this.error(21, 'open', p);
+      // The loc names the file's gfid, so translators (and a remote brick) know which file the fd is.
+      loc.gfid = st.gfid;
+      loc.inode = inode;
       await this._fop('open', target, 'open', loc, f & ~(O.O_CREAT | O.O_EXCL), fd, null);
     } else {
       fd = new Fd(this.graph.inodes.root);

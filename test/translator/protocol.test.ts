@@ -14,6 +14,7 @@ import { connect } from '../../src/client/client.ts';
 import { TranslatorError } from '../../src/errors.ts';
 import { FOPS, FOP_NAMES, Fd, Graph, IA, errno, graphFromText, makeLoc, type GraphEvent, type Iatt } from '../../src/translator/index.ts';
 import { MemoryStorage } from '../../src/translator/types/memory.ts';
+import { ROOT_GFID } from '../../src/translator/model.ts';
 import { WireError, decodeArgs, decodeResults, encodeArgs, encodeResults, type DecodeContext } from '../../src/translator/wire-codec.ts';
 import type { ProtocolServer } from '../../src/translator/types/protocol-server.ts';
 import { startTestManager, tempDir, within } from '../helpers/index.ts';
@@ -135,7 +136,8 @@ describe('protocol/client and protocol/server', () => {
 
   before(async () => {
     mgr = await startTestManager();
-    brick = await graphFromText(brickVolfile(mgr.port, 'brick1'));
+    // Root's fops stay root's: the round trip compares uids with a local leaf's.
+    brick = await graphFromText(brickVolfile(mgr.port, 'brick1', '  option root-squash off'));
     client = await graphFromText(clientVolfile(mgr.port, 'brick1'));
   });
 
@@ -323,6 +325,246 @@ describe('protocol/client and protocol/server', () => {
   });
 });
 
+/** Polls `cond` every 10 ms until it holds; fails after `ms`. */
+async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
+  await within(
+    (async () => {
+      while (!cond()) await new Promise((r) => setTimeout(r, 10));
+    })(),
+    ms,
+    what,
+  );
+}
+
+/** A brick whose opens (only) take `ms` milliseconds. */
+const slowOpenBrick = (port: number, name: string, ms: number): string => `
+volume mem
+  type storage/memory
+end-volume
+volume slow
+  type debug/delay-gen
+  option delay-percentage 100%
+  option delay-duration ${ms * 1000}
+  option enable open
+  subvolumes mem
+end-volume
+volume server
+  type protocol/server
+  option name ${name}
+  option manager 127.0.0.1:${port}
+  option disable-tls on
+  subvolumes slow
+end-volume
+`;
+
+const MiB = 1 << 20;
+
+describe('protocol limits and fd bookkeeping', () => {
+  let mgr: Manager;
+
+  before(async () => {
+    mgr = await startTestManager();
+  });
+
+  after(async () => {
+    await mgr?.close();
+  });
+
+  test('protocol - a readv beyond max-read-size is a short read of 1 MiB, and a write beyond max-write-size is split, under a 4 MiB Manager limit', async () => {
+    const small = await startTestManager({ maxMessageSize: 4 * MiB });
+    const b = await graphFromText(brickVolfile(small.port, 'limited'));
+    const g = await graphFromText(clientVolfile(small.port, 'limited'));
+    const other = await graphFromText(clientVolfile(small.port, 'limited').replace('volume client', 'volume other'));
+    try {
+      const stopped = { yes: false };
+      void (b.top as ProtocolServer).whenStopped().then(() => (stopped.yes = true));
+      const data = randomBytes(8 * MiB);
+      const fd = new Fd(g.inodes.root);
+      assert.equal((await g.call('create', makeLoc('/big'), O_RDWR | O_CREAT, 0o644, 0, fd, null)).opRet, 0);
+      const w = await g.call('writev', fd, data, 0, 0, null);
+      assert.deepEqual([w.opRet, w.opErrno], [8 * MiB, 0]);
+      assert.equal((w.results[0] as Iatt).size, 0, 'prebuf is the first call’s');
+      assert.equal((w.results[1] as Iatt).size, 8 * MiB, 'postbuf is the last call’s');
+      const r = await g.call('readv', fd, 8 * MiB, 0, 0, null);
+      assert.deepEqual([r.opRet, r.opErrno], [MiB, 0]);
+      assert.ok((r.results[0] as Buffer).equals(data.subarray(0, MiB)));
+      const tail = await g.call('readv', fd, 8 * MiB, 7 * MiB, 0, null);
+      assert.ok((tail.results[0] as Buffer).equals(data.subarray(7 * MiB)), 'the last MiB was written at its offset');
+      g.releaseFd(fd);
+      // The brick is still served, to this client and to others.
+      assert.equal((await other.call('lookup', makeLoc('/big'), null)).opRet, 0);
+      assert.equal(stopped.yes, false);
+    } finally {
+      await other.fini();
+      await g.fini();
+      await b.fini();
+      await small.close();
+    }
+  });
+
+  test('protocol - a split write stops at the first failure and answers the bytes written before it', async () => {
+    const b = await graphFromText(brickVolfile(mgr.port, 'full').replace('type storage/memory', 'type storage/memory\n  option size 3MB'));
+    const g = await graphFromText(clientVolfile(mgr.port, 'full', '  option max-write-size 1MB'));
+    try {
+      const fd = new Fd(g.inodes.root);
+      assert.equal((await g.call('create', makeLoc('/f'), O_RDWR | O_CREAT, 0o644, 0, fd, null)).opRet, 0);
+      const w = await g.call('writev', fd, Buffer.alloc(8 * MiB, 7), 0, 0, null);
+      assert.deepEqual([w.opRet, w.opErrno, (w.results[1] as Iatt).size], [3 * MiB, 0, 3 * MiB]);
+      const again = await g.call('writev', fd, Buffer.alloc(2 * MiB, 7), 3 * MiB, 0, null);
+      assert.deepEqual([again.opRet, again.opErrno], [-1, errno.ENOSPC]);
+      g.releaseFd(fd);
+    } finally {
+      await g.fini();
+      await b.fini();
+    }
+  });
+
+  test('protocol - readdir and readdirp size budgets are clamped to max-read-size', async () => {
+    const b = await graphFromText(brickVolfile(mgr.port, 'dirs', '  option max-read-size 4KB'));
+    const g = await graphFromText(clientVolfile(mgr.port, 'dirs'));
+    try {
+      await Promise.all(Array.from({ length: 300 }, (_, i) => g.call('mkdir', makeLoc(`/d${i}`), 0o755, 0, null)));
+      const dfd = new Fd(g.inodes.root, true);
+      assert.equal((await g.call('opendir', makeLoc('/'), dfd, null)).opRet, 0);
+      for (const fop of ['readdir', 'readdirp'] as const) {
+        const r = await g.call(fop, dfd, MiB, 0, null);
+        const n = r.results[0]?.length ?? 0;
+        // Each entry costs 32 bytes of budget in storage/memory: 4096 / 32 = 128.
+        assert.equal(n, 128, `${fop} entries`);
+      }
+      g.releaseFd(dfd);
+    } finally {
+      await g.fini();
+      await b.fini();
+    }
+  });
+
+  test('protocol - two concurrent opens of one fd number: the second answers EBADF and no fd is left open', async () => {
+    const b = await graphFromText(slowOpenBrick(mgr.port, 'racy', 30));
+    const c = await connect({ host: '127.0.0.1', port: mgr.port, disableTls: true, name: 'racer' });
+    try {
+      const link = await c.link('racy');
+      void link.$call('hold').catch(() => {});
+      const created = (await link.$call('fop', ['create', [['/f', 'f', null, ROOT_GFID], O_RDWR | O_CREAT, 0o644, 0, 1, null]])) as unknown[];
+      assert.equal(created[0], 0);
+      assert.equal(await link.$call('release', [1]), true);
+      const gfid = (created[3] as [string, number])[0];
+      const loc = ['/f', 'f', gfid, ROOT_GFID];
+      const inode = b.inodes.find(gfid);
+      assert.ok(inode);
+      const open = (fdId: number, xdata: unknown = null): Promise<unknown[]> => link.$call('fop', ['open', [loc, O_RDWR, fdId, xdata]]) as Promise<unknown[]>;
+      const both = await within(Promise.all([open(7), open(7)]), 5000, 'two opens');
+      assert.deepEqual(both.map((r) => [r[0], r[1]]), [
+        [0, 0],
+        [-1, errno.EBADF],
+      ]);
+      assert.equal(inode.fdCount, 1);
+      assert.equal(await link.$call('release', [7]), true);
+      assert.equal(inode.fdCount, 0);
+      // A number whose open failed (malformed xdata after the fd, a file that is not there) is free again.
+      assert.deepEqual(await open(8, 'not a dict'), [-1, errno.EINVAL]);
+      assert.deepEqual(await link.$call('fop', ['open', [['/nope', 'nope', null, ROOT_GFID], O_RDWR, 9, null]]), [-1, errno.ENOENT]);
+      assert.equal((await open(8))[0], 0);
+      assert.equal((await open(9))[0], 0);
+      assert.equal(inode.fdCount, 2);
+      await link.$call('release', [8]);
+      await link.$call('release', [9]);
+      assert.equal(inode.fdCount, 0);
+    } finally {
+      await c.disconnect();
+      await b.fini();
+    }
+  });
+
+  test('protocol - a requester without hold() is served, cannot open fds (EPROTO), and leaves no state behind', async () => {
+    const b = await graphFromText(brickVolfile(mgr.port, 'nohold'));
+    const server = b.top as ProtocolServer;
+    try {
+      for (let i = 0; i < 5; i++) {
+        const c = await connect({ host: '127.0.0.1', port: mgr.port, disableTls: true, name: 'py' });
+        try {
+          const link = await c.link('nohold');
+          const lk = (await link.$call('fop', ['lookup', [['/', '', ROOT_GFID, null], null]])) as unknown[];
+          assert.equal(lk[0], 0);
+          assert.deepEqual(await link.$call('fop', ['create', [['/x', 'x', null, ROOT_GFID], O_RDWR | O_CREAT, 0o644, 0, 1, null]]), [-1, errno.EPROTO]);
+          assert.deepEqual(await link.$call('fop', ['opendir', [['/', '', ROOT_GFID, null], 2, null]]), [-1, errno.EPROTO]);
+        } finally {
+          await c.disconnect();
+        }
+      }
+      assert.deepEqual(server.clients, []);
+      // A client that holds is kept while linked.
+      const g = await graphFromText(clientVolfile(mgr.port, 'nohold'));
+      assert.equal((await g.call('lookup', makeLoc('/'), null)).opRet, 0);
+      assert.equal(server.clients.length, 1);
+      await g.fini();
+      await until(() => server.clients.length === 0, 2000, 'the holding client to be dropped');
+    } finally {
+      await b.fini();
+    }
+  });
+
+  test('protocol - an open answered after frame-timeout has its fd released on the brick', async () => {
+    const b = await graphFromText(slowOpenBrick(mgr.port, 'late', 400));
+    const g = await graphFromText(clientVolfile(mgr.port, 'late', '  option frame-timeout 100ms'));
+    try {
+      const cfd = new Fd(g.inodes.root);
+      const c = await g.call('create', makeLoc('/f'), O_RDWR | O_CREAT, 0o644, 0, cfd, null);
+      assert.equal(c.opRet, 0);
+      g.releaseFd(cfd);
+      const gfid = (c.results[2] as Iatt).gfid;
+      const inode = b.inodes.find(gfid);
+      assert.ok(inode);
+      await until(() => inode.fdCount === 0, 1000, 'the create fd to be released');
+      // The brick holds the late fd only for one round trip: record the highest count it reached.
+      let count = 0;
+      let peak = 0;
+      Object.defineProperty(inode, 'fdCount', {
+        get: () => count,
+        set: (v: number) => {
+          count = v;
+          peak = Math.max(peak, v);
+        },
+        configurable: true,
+      });
+      const t0 = performance.now();
+      const o = await g.call('open', makeLoc('/f', { gfid }), O_RDWR, new Fd(g.inodes.root), null);
+      assert.deepEqual([o.opRet, o.opErrno], [-1, errno.ETIMEDOUT]);
+      assert.ok(performance.now() - t0 < 400, 'the open timed out before the brick answered');
+      // The brick opens it at 400 ms; the late reply makes the client release it at once.
+      await until(() => peak === 1, 2000, 'the brick to open the file');
+      await until(() => count === 0, 1000, 'the late-opened fd to be released on the brick');
+    } finally {
+      await g.fini();
+      await b.fini();
+    }
+  });
+
+  test('protocol - root-squash (default on) runs uid 0 and gid 0 as anonuid and anongid', async () => {
+    const stOf = async (g: Graph, path: string, creds?: { uid: number; gid: number; pid: number; groups: number[] }): Promise<[number, number]> => {
+      const r = await g.callAs(creds, 'mkdir', makeLoc(path), 0o755, 0, null);
+      assert.equal(r.opRet, 0);
+      const st = r.results[1] as Iatt;
+      return [st.uid, st.gid];
+    };
+    const squashed = await graphFromText(brickVolfile(mgr.port, 'squashed'));
+    const custom = await graphFromText(brickVolfile(mgr.port, 'custom', '  option anonuid 4242\n  option anongid 4343'));
+    const open = await graphFromText(brickVolfile(mgr.port, 'open', '  option root-squash off'));
+    const cs = await graphFromText(clientVolfile(mgr.port, 'squashed'));
+    const cc = await graphFromText(clientVolfile(mgr.port, 'custom'));
+    const co = await graphFromText(clientVolfile(mgr.port, 'open'));
+    try {
+      assert.deepEqual(await stOf(cs, '/a'), [65534, 65534]);
+      assert.deepEqual(await stOf(cs, '/b', { uid: 1000, gid: 0, pid: 1, groups: [] }), [1000, 65534]);
+      assert.deepEqual(await stOf(cc, '/a'), [4242, 4343]);
+      assert.deepEqual(await stOf(co, '/a'), [0, 0]);
+      assert.deepEqual(await stOf(co, '/b', { uid: 1000, gid: 1001, pid: 1, groups: [] }), [1000, 1001]);
+    } finally {
+      for (const g of [cs, cc, co, squashed, custom, open]) await g.fini();
+    }
+  });
+});
+
 function startChild(port: number, name: string): Promise<ChildProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'test/fixtures/brick-child.ts'), String(port), name], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
   return within(
@@ -473,3 +715,31 @@ describe('switchyard brick serve', () => {
     await shared?.close();
   });
 }
+
+test('protocol - a write through a Volume invalidates the file it wrote, not the root', async () => {
+  const { openVolume } = await import('../../src/volume/volume.ts');
+  const mgr = await startTestManager();
+  const brick = await graphFromText(brickVolfile(mgr.port, 'upcall-brick'));
+  const other = await graphFromText(clientVolfile(mgr.port, 'upcall-brick'));
+  const vol = await openVolume({ volfile: clientVolfile(mgr.port, 'upcall-brick') });
+  try {
+    await vol.writeFile('/f', 'one');
+    const gfid = (await vol.stat('/f')).gfid;
+    const events: GraphEvent[] = [];
+    other.onEvent((e) => events.push(e));
+    await vol.writeFile('/f', 'two', { flag: 'r+' });
+    await within(
+      (async () => {
+        while (!events.some((e) => e.type === 'upcall' && e.gfid === gfid)) await new Promise((r) => setTimeout(r, 5));
+      })(),
+      2000,
+      "the write's upcall naming the file",
+    );
+    assert.ok(!events.some((e) => e.type === 'upcall' && e.gfid === '00000000-0000-0000-0000-000000000001'), 'no upcall names the root for a file write');
+  } finally {
+    await vol.close();
+    await other.fini();
+    await brick.fini();
+    await mgr.close();
+  }
+});

@@ -9,7 +9,13 @@
  *   the name `username`, else this volume's name (the brick's `auth.allow` matches that name);
  * - `ping-timeout` (seconds, default 42): a ping is sent every third of it; one unanswered for the
  *   whole period declares the brick down (0 disables pings);
- * - `frame-timeout` (seconds, default 1800): a fop unanswered that long fails with ETIMEDOUT.
+ * - `frame-timeout` (seconds, default 1800): a fop unanswered that long fails with ETIMEDOUT;
+ * - `max-write-size` (default 1MB): a writev with more data is sent as several writev calls of at
+ *   most this size, one after the other (every message stays well below the Manager's limit).
+ *   Their results merge as one write's: opRet is the bytes written, prebuf the first call's,
+ *   postbuf the last one's; the first failure or short write ends it (a failure after some bytes
+ *   were written answers those bytes, as write(2) does; before any, the failure). Reads need no
+ *   such care: protocol/server clamps a readv to its `max-read-size` (a short read).
  *
  * Every fop of the table is implemented, generically: arguments go through the wire codec
  * (`wire-codec.ts`), one `$call('fop', [name, args])` per fop, many in flight on the one link.
@@ -20,7 +26,9 @@
  * unwinds `(-1, ENOTCONN)` at once, `child-down` travels up, new fops fail fast with ENOTCONN) →
  * `up` again after a background reconnect (backoff 100 ms doubling to 5 s, stopped by `fini`;
  * `child-up` travels up). Fds opened before a reconnect answer EBADF afterwards: the brick
- * released them when this client's old connection went (reopen them).
+ * released them when this client's old connection went (reopen them). An open/create/opendir
+ * that failed with ETIMEDOUT (frame-timeout) but succeeds on the brick later has its fd released
+ * there as soon as the late reply arrives.
  *
  * The brick's cache invalidations (after namespace fops, setattr, truncate, writev by any client)
  * become `upcall` events travelling up; the ones this client caused itself are dropped.
@@ -113,6 +121,7 @@ export class ProtocolClient extends Translator {
     ...MANAGER_OPTIONS,
     'ping-timeout': { type: 'time', default: '42', min: 0, description: 'Seconds without an answer to a ping after which the brick is declared down (0: no pings).' },
     'frame-timeout': { type: 'time', default: '1800', min: 0, description: 'Seconds after which an unanswered fop fails with ETIMEDOUT.' },
+    'max-write-size': { type: 'size', default: '1MB', min: 4096, max: 64 * 1024 * 1024, description: 'Most bytes one writev call carries; larger writes are sent as several calls in sequence.' },
   } as const satisfies OptionSchema;
 
   #client: Client | undefined;
@@ -128,6 +137,8 @@ export class ProtocolClient extends Translator {
   #decode: DecodeContext;
   /** `frame-timeout` in milliseconds (read once per init/reconfigure, not per fop). */
   #frameMs = 1_800_000;
+  /** `max-write-size` in bytes. */
+  #maxWrite = 1 << 20;
   /** The fd opened by the reply being decoded (decoding is synchronous). */
   #replyFd: Fd | null = null;
 
@@ -160,6 +171,7 @@ export class ProtocolClient extends Translator {
   override async init(): Promise<void> {
     const service = this.service;
     this.#frameMs = (this.option<number>('frame-timeout') ?? 1800) * 1000;
+    this.#maxWrite = this.option<number>('max-write-size') ?? 1 << 20;
     this.#stopping = false;
     try {
       await this.connectOnce();
@@ -169,10 +181,11 @@ export class ProtocolClient extends Translator {
     }
   }
 
-  /** Applies a new `ping-timeout`/`frame-timeout` at once; connection options apply at the next reconnect. */
+  /** Applies a new `ping-timeout`/`frame-timeout`/`max-write-size` at once; connection options apply at the next reconnect. */
   override async reconfigure(options: Readonly<Record<string, string>>): Promise<void> {
     await super.reconfigure(options);
     this.#frameMs = (this.option<number>('frame-timeout') ?? 1800) * 1000;
+    this.#maxWrite = this.option<number>('max-write-size') ?? 1 << 20;
     if (this.#up) this.startTimer();
   }
 
@@ -331,26 +344,98 @@ export class ProtocolClient extends Translator {
       const fd = args[i] as Fd | null | undefined;
       if (fd === null || fd === undefined || fd.ctxGet<number>(this) !== this.#epoch) return this.fail(frame, errno.EBADF);
     }
+    const root = frame.root;
+    const creds = root.uid !== 0 || root.gid !== 0 || root.pid !== 0 || root.groups.length > 0 ? [root.uid, root.gid, root.pid, root.groups] : null;
+    if (fop === 'writev' && Buffer.isBuffer(args[1]) && args[1].length > this.#maxWrite) return this.sendSplitWrite(link, frame, args, creds);
     let wire: unknown[];
     try {
       wire = encodeArgs(fop, args as never);
     } catch {
       return this.fail(frame, errno.EINVAL);
     }
-    const root = frame.root;
-    const frameMs = this.#frameMs;
-    const entry: InFlight = { frame, fop, deadline: frameMs > 0 ? Date.now() + frameMs : Infinity, done: false };
-    this.#inflight.add(entry);
+    const entry = this.track(frame, fop);
     const epoch = this.#epoch;
-    const callArgs = root.uid !== 0 || root.gid !== 0 || root.pid !== 0 || root.groups.length > 0 ? [fop, wire, [root.uid, root.gid, root.pid, root.groups]] : [fop, wire];
+    const callArgs = creds !== null ? [fop, wire, creds] : [fop, wire];
     link.$call('fop', callArgs).then(
       (reply) => this.finishReply(entry, reply, epoch, plan.opens >= 0 ? (args[plan.opens] as Fd) : null, plan.flags >= 0 ? (args[plan.flags] as number) : 0),
       (err: unknown) => this.finishFailed(entry, errnoOf(err)),
     );
   }
 
+  private track(frame: Frame, fop: FopName): InFlight {
+    const frameMs = this.#frameMs;
+    const entry: InFlight = { frame, fop, deadline: frameMs > 0 ? Date.now() + frameMs : Infinity, done: false };
+    this.#inflight.add(entry);
+    return entry;
+  }
+
+  /**
+   * A writev larger than `max-write-size`, as calls of at most that size in sequence (one frame,
+   * one frame-timeout for all of them); see the module doc for how the results merge.
+   */
+  private sendSplitWrite(link: Link, frame: Frame, args: unknown[], creds: unknown[] | null): void {
+    const [fd, data, offset, flags, xdata] = args as [Fd, Buffer, number, number, unknown];
+    const max = this.#maxWrite;
+    const entry = this.track(frame, 'writev');
+    let written = 0;
+    let prebuf: unknown = null;
+    let postbuf: unknown = null;
+    let lastXdata: unknown = null;
+    const finish = (): void => {
+      if (entry.done) return;
+      entry.done = true;
+      this.#inflight.delete(entry);
+      unwind(frame, written, 0, prebuf, postbuf, lastXdata, null, null, null);
+    };
+    const step = (): void => {
+      const chunk = data.subarray(written, written + max);
+      let wire: unknown[];
+      try {
+        wire = encodeArgs('writev', [fd, chunk, offset + written, flags, xdata] as never);
+      } catch {
+        return this.finishFailed(entry, errno.EINVAL);
+      }
+      link.$call('fop', creds !== null ? ['writev', wire, creds] : ['writev', wire]).then(
+        (reply) => {
+          if (entry.done) return;
+          let r: unknown[] | null = null;
+          if (Array.isArray(reply) && typeof reply[0] === 'number' && typeof reply[1] === 'number' && reply[0] >= 0) {
+            try {
+              r = decodeResults('writev', reply, this.#decode, 2) as unknown[];
+            } catch {
+              r = null;
+            }
+          }
+          if (r === null) {
+            // A failure after some bytes were written answers those bytes, as write(2) does.
+            if (written > 0) return finish();
+            const failed = Array.isArray(reply) && typeof reply[0] === 'number' && reply[0] < 0 && typeof reply[1] === 'number';
+            return this.finishFailed(entry, failed ? (reply[1] as number) : errno.EIO);
+          }
+          if (written === 0) prebuf = r[0] ?? null;
+          postbuf = r[1] ?? null;
+          lastXdata = r[2] ?? null;
+          const n = (reply as number[])[0] as number;
+          written += n;
+          if (n < chunk.length || written >= data.length) return finish();
+          step();
+        },
+        (err: unknown) => {
+          if (written > 0) return finish();
+          this.finishFailed(entry, errnoOf(err));
+        },
+      );
+    };
+    step();
+  }
+
   private finishReply(entry: InFlight, reply: unknown, epoch: number, opened: Fd | null, flags: number): void {
-    if (entry.done) return;
+    if (entry.done) {
+      // An open that timed out here but succeeded on the brick: nobody here holds that fd, so the
+      // brick would keep it until this connection goes.
+      if (opened !== null && epoch === this.#epoch && Array.isArray(reply) && typeof reply[0] === 'number' && reply[0] >= 0) this.releaseId(opened.id);
+      return;
+    }
     entry.done = true;
     this.#inflight.delete(entry);
     if (!Array.isArray(reply) || typeof reply[0] !== 'number' || typeof reply[1] !== 'number') {
@@ -403,11 +488,17 @@ export class ProtocolClient extends Translator {
 
   private sendRelease(fd: Fd): void {
     const epoch = fd.ctxDel<number>(this);
+    if (epoch !== this.#epoch) return;
+    this.releaseId(fd.id);
+  }
+
+  /** Tells the brick to release its fd numbered `id` (of the current connection). */
+  private releaseId(id: number): void {
     const link = this.#link;
-    if (epoch !== this.#epoch || link === undefined || !this.#up) return;
-    link.$call('release', [fd.id]).catch((err: unknown) => {
+    if (link === undefined || !this.#up) return;
+    link.$call('release', [id]).catch((err: unknown) => {
       try {
-        this.log.warn({ err, fd: fd.id }, `protocol/client '${this.name}': release of fd ${fd.id} failed`);
+        this.log.warn({ err, fd: id }, `protocol/client '${this.name}': release of fd ${id} failed`);
       } catch {
         // outside a graph
       }

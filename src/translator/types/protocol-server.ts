@@ -6,19 +6,25 @@
  * Options: `name` (required: the service name, which clients give as `remote-subvolume`),
  * `manager` (`host:port`, default `localhost:1875`), `cert-file`, `disable-tls`, `username`,
  * `password` (`SWITCHYARD_USERNAME`/`SWITCHYARD_PASSWORD` when unset), `auth.allow`,
- * `outstanding-rpc-limit` (default 64) and `frame-timeout`.
+ * `outstanding-rpc-limit` (default 64), `frame-timeout`, `max-read-size` (default 1MB),
+ * `root-squash` (default on), `anonuid` and `anongid` (default 65534).
  *
  * The service's methods (the wire protocol, see `wire-codec.ts` for the argument forms):
  * - `fop(name, args, creds?)` → `[opRet, opErrno, ...results]`: the fop is wound into the child
  *   (through `graph.windAt`, so the brick graph's frame-timeout applies); `creds` is
- *   `[uid, gid, pid, groups]`, trusted as GlusterFS trusts its clients' credentials. A synchronous
- *   child (storage/memory) is answered without a Promise. Unknown fop names and malformed
- *   arguments answer `(-1, EINVAL)`, unknown fd numbers `(-1, EBADF)`.
+ *   `[uid, gid, pid, groups]` (absent: all 0), trusted as GlusterFS trusts its clients'
+ *   credentials, except that with `root-squash` on uid 0 becomes `anonuid` and gid 0 (also among
+ *   the groups) `anongid`. A synchronous child (storage/memory) is answered without a Promise.
+ *   Unknown fop names and malformed arguments answer `(-1, EINVAL)`, unknown fd numbers
+ *   `(-1, EBADF)`, as does an open/create/opendir naming a number that is open or still being
+ *   opened. open/create/opendir from a requester that has no `hold()` open answer `(-1, EPROTO)`
+ *   (logged once): nothing would ever release such an fd.
  * - `release(fdId)`: the client closed its fd; the server's Fd is released in the brick graph.
  * - `hold()`: each client keeps one such call open while it is linked. When the client goes, the
  *   Manager cancels the call (its request signal aborts) and the server releases every fd of that
- *   client at once: this is how a Service learns that a linked client left. A client that never
- *   holds keeps its fds until the service stops.
+ *   client at once: this is how a Service learns that a linked client left. Only a hold makes the
+ *   server keep state for a client; a requester without one is served its fops (except those
+ *   that open fds) and forgotten as soon as none of its fops is in progress.
  * - `ping()`: answers `true` (the client's ping-timeout).
  *
  * Fds are per client: the client names an fd by its own number; the server keeps a map per
@@ -27,6 +33,13 @@
  * `outstanding-rpc-limit`: fops of one client that have not completed yet (only asynchronous
  * children ever have any). Beyond the limit a fop waits in a per-client FIFO, bounded at 16 × the
  * limit; beyond that bound it fails at once with `EAGAIN`.
+ *
+ * `max-read-size`: the most bytes one readv returns, and the largest size budget of one
+ * readdir/readdirp; larger requests are clamped (a short read, which callers handle). It keeps
+ * every reply well below the Manager's message limit (a reply above it would make the Manager drop
+ * this brick's connection, for every client) and bounds the memory a client's fops in flight
+ * hold (at most `outstanding-rpc-limit` × this). protocol/client splits writes by its own
+ * `max-write-size` (default 1MB).
  *
  * `auth.allow`: client names (the name a client connects under, the part of its network name
  * before `[host:port]`; `*` and `?` globs) allowed to run fops; default: any client the Manager
@@ -61,6 +74,10 @@ interface Peer {
   readonly allowed: boolean;
   /** The client's fd numbers → the server's Fds. */
   readonly fds: Map<number, Fd>;
+  /** Fd numbers of open/create/opendir fops in progress (not yet in {@link fds}). */
+  readonly opening: Set<number>;
+  /** True once the client called `hold()`: only then is the Peer kept while idle, and may open fds. */
+  held: boolean;
   readonly decode: DecodeContext;
   inflight: number;
   readonly waiting: Array<() => void>;
@@ -126,12 +143,20 @@ export class ProtocolServer extends Translator {
     'auth.allow': { type: 'list', description: 'Client names (globs) allowed to run fops; default any client the Manager admits.' },
     'outstanding-rpc-limit': { type: 'int', default: '64', min: 1, max: 65536, description: 'Fops of one client in progress at once; more wait (up to 16× this), then fail with EAGAIN.' },
     'frame-timeout': { type: 'time', min: 0, description: "Seconds after which a fop the brick does not answer fails with ETIMEDOUT (sets the brick graph's frame-timeout)." },
+    'max-read-size': { type: 'size', default: '1MB', min: 4096, max: 64 * 1024 * 1024, description: 'Most bytes one readv returns and largest size budget of one readdir/readdirp; larger requests are clamped.' },
+    'root-squash': { type: 'bool', default: 'on', description: "Run clients' fops of uid 0 as anonuid and of gid 0 as anongid." },
+    anonuid: { type: 'int', default: '65534', min: 0, max: 4294967295, description: 'The uid root-squash maps uid 0 to.' },
+    anongid: { type: 'int', default: '65534', min: 0, max: 4294967295, description: 'The gid root-squash maps gid 0 to.' },
   } as const satisfies OptionSchema;
 
   #service: BrickService | undefined;
   readonly #peers = new Map<string, Peer>();
   #allow: RegExp[] | null = null;
   #limit = 64;
+  #maxRead = 1 << 20;
+  /** The uid/gid root-squash maps 0 to; `null` when root-squash is off. */
+  #squash: { uid: number; gid: number } | null = { uid: 65534, gid: 65534 };
+  #warnedNoHold = false;
   /** Result fds are named by the number their client gave them. */
   readonly #encode: EncodeContext = { fdId: (fd) => fd.ctxGet<number>(this) ?? fd.id };
 
@@ -165,6 +190,7 @@ export class ProtocolServer extends Translator {
     const allow = this.option<readonly string[]>('auth.allow');
     this.#allow = allow !== undefined && allow.length > 0 ? allow.map(globToRegExp) : null;
     this.#limit = this.option<number>('outstanding-rpc-limit') ?? 64;
+    this.applyOptions();
     const ft = this.option<number>('frame-timeout');
     if (ft !== undefined) this.graph.frameTimeout = ft * 1000;
     const service = new BrickService(this, name);
@@ -185,6 +211,17 @@ export class ProtocolServer extends Translator {
     this.dropAll();
   }
 
+  /** Applies `max-read-size` and `root-squash` at once. */
+  override async reconfigure(options: Readonly<Record<string, string>>): Promise<void> {
+    await super.reconfigure(options);
+    this.applyOptions();
+  }
+
+  private applyOptions(): void {
+    this.#maxRead = this.option<number>('max-read-size') ?? 1 << 20;
+    this.#squash = this.option<boolean>('root-squash') === false ? null : { uid: this.option<number>('anonuid') ?? 65534, gid: this.option<number>('anongid') ?? 65534 };
+  }
+
   /** Resolves when the service has disconnected from the Manager (by `fini` or because the Manager went). */
   whenStopped(): Promise<void> {
     return this.#service?.whenStopped() ?? Promise.resolve();
@@ -194,35 +231,57 @@ export class ProtocolServer extends Translator {
     for (const requester of [...this.#peers.keys()]) this.dropPeer(requester);
   }
 
+  /**
+   * The Peer of `requester`, made if new. A Peer made for a fop (not by `hold()`) is forgotten
+   * again by {@link forgetIdle} once none of its fops is in progress.
+   */
   private peerOf(requester: string): Peer {
     let peer = this.#peers.get(requester);
     if (peer !== undefined) return peer;
     const clientName = requester.replace(/\[[^\]]*\]$/, '');
     const fds = new Map<number, Fd>();
+    const opening = new Set<number>();
     const inodes = this.graph.inodes;
-    peer = {
+    const p: Peer = {
       requester,
       allowed: this.#allow === null || this.#allow.some((re) => re.test(clientName)),
       fds,
+      opening,
+      held: false,
       inflight: 0,
       waiting: [],
       decode: {
         linkInode: (gfid, type) => inodes.link(gfid, type),
         findInode: (gfid) => inodes.find(gfid) ?? null,
-        fd: (id, opening) => {
-          if (opening === null) return fds.get(id);
-          // A number already open names another fd: refuse rather than replace it.
-          if (fds.has(id)) return undefined;
-          const loc = opening.loc;
+        fd: (id, open) => {
+          if (open === null) return fds.get(id);
+          if (!p.held) throw new WireError(`fd ${id}: open, create and opendir need a hold() first`, errno.EPROTO as number);
+          // A number open or being opened names another fd: refuse rather than replace it (two
+          // opens racing for one number would leak the first one's fd).
+          if (fds.has(id) || opening.has(id)) return undefined;
+          const loc = open.loc;
           const inode = loc.inode ?? (loc.gfid !== null ? inodes.link(loc.gfid, IA.INVAL) : inodes.root);
-          const fd = new Fd(inode, opening.fop === 'opendir');
+          const fd = new Fd(inode, open.fop === 'opendir');
           fd.ctxSet(this, id);
+          opening.add(id);
           return fd;
         },
+        abandon: (fd) => this.unreserve(p, fd),
       },
     };
-    this.#peers.set(requester, peer);
-    return peer;
+    this.#peers.set(requester, p);
+    return p;
+  }
+
+  /** Drops the reservation of `fd`'s number made when its open/create/opendir was decoded. */
+  private unreserve(peer: Peer, fd: Fd): void {
+    const id = fd.ctxGet<number>(this);
+    if (id !== undefined) peer.opening.delete(id);
+  }
+
+  /** Forgets a Peer that never held once nothing of it is in progress (it has no fds). */
+  private forgetIdle(peer: Peer): void {
+    if (!peer.held && peer.inflight === 0 && peer.waiting.length === 0 && this.#peers.get(peer.requester) === peer) this.#peers.delete(peer.requester);
   }
 
   private dropPeer(requester: string): void {
@@ -231,6 +290,7 @@ export class ProtocolServer extends Translator {
     this.#peers.delete(requester);
     for (const fd of peer.fds.values()) this.releaseFd(fd);
     peer.fds.clear();
+    peer.opening.clear();
     for (const w of peer.waiting.splice(0)) w();
     peer.release?.();
   }
@@ -246,20 +306,43 @@ export class ProtocolServer extends Translator {
   /** @internal The service's `fop` method. */
   _serve(req: RequestContext, name: unknown, wire: unknown, creds: unknown): Reply | Promise<Reply> {
     const peer = this.peerOf(req.requester);
+    const reply = this.serve(peer, name, wire, creds);
+    if (Array.isArray(reply)) this.forgetIdle(peer);
+    return reply;
+  }
+
+  private serve(peer: Peer, name: unknown, wire: unknown, creds: unknown): Reply | Promise<Reply> {
     if (!peer.allowed) return [-1, errno.EACCES];
     if (!isWireFop(name)) return [-1, errno.EINVAL];
     let args: unknown[];
     try {
       args = decodeArgs(name, wire, peer.decode) as unknown[];
     } catch (err) {
+      if (err instanceof WireError && err.errno === errno.EPROTO && !this.#warnedNoHold) {
+        this.#warnedNoHold = true;
+        this.log.warn({ requester: peer.requester, fop: name }, `protocol/server '${this.name}': '${peer.requester}' sent ${name} without a hold() call open; fd-opening fops answer EPROTO: call hold() first (this is logged once)`);
+      }
       return [-1, err instanceof WireError ? err.errno : errno.EINVAL];
     }
-    const credentials = credentialsOf(creds);
-    if (credentials === false) return [-1, errno.EINVAL];
+    const opened = FOP_SHAPE[name].opens >= 0 ? (args[FOP_SHAPE[name].opens] as Fd) : null;
+    const credentials = credentialsOf(creds, this.#squash);
+    if (credentials === false) {
+      if (opened !== null) this.unreserve(peer, opened);
+      return [-1, errno.EINVAL];
+    }
+    // Short reads and short directory listings are legal: every reply stays below the bound.
+    if ((name === 'readv' || name === 'readdir' || name === 'readdirp') && (args[1] as number) > this.#maxRead) args[1] = this.#maxRead;
     if (peer.inflight < this.#limit) return this.run(peer, name, args, credentials);
-    if (peer.waiting.length >= this.#limit * 16) return [-1, errno.EAGAIN];
+    if (peer.waiting.length >= this.#limit * 16) {
+      if (opened !== null) this.unreserve(peer, opened);
+      return [-1, errno.EAGAIN];
+    }
     return new Promise<Reply>((resolve) => {
-      peer.waiting.push(() => resolve(this.#peers.get(peer.requester) === peer ? this.run(peer, name, args, credentials) : [-1, errno.ENOTCONN]));
+      peer.waiting.push(() => {
+        if (this.#peers.get(peer.requester) === peer) return resolve(this.run(peer, name, args, credentials));
+        if (opened !== null) this.unreserve(peer, opened);
+        resolve([-1, errno.ENOTCONN]);
+      });
     });
   }
 
@@ -276,6 +359,7 @@ export class ProtocolServer extends Translator {
         else box.reply = reply;
         const next = peer.waiting.shift();
         if (next !== undefined) next();
+        else this.forgetIdle(peer);
       },
       credentials,
       args[0],
@@ -293,6 +377,7 @@ export class ProtocolServer extends Translator {
 
   private complete(peer: Peer, fop: FopName, args: unknown[], opRet: number, opErrno: number, results: unknown[]): Reply {
     const shape = FOP_SHAPE[fop];
+    if (shape.opens >= 0) this.unreserve(peer, args[shape.opens] as Fd);
     if (opRet < 0) return [opRet, opErrno];
     if (shape.opens >= 0) {
       const fd = args[shape.opens] as Fd;
@@ -358,6 +443,7 @@ export class ProtocolServer extends Translator {
   /** @internal The service's `hold` method: resolves when the client or the service goes. */
   _hold(req: RequestContext): Promise<null> {
     const peer = this.peerOf(req.requester);
+    peer.held = true;
     const signal = req.signal;
     return new Promise<null>((resolve) => {
       const done = (): void => {
@@ -379,15 +465,32 @@ export class ProtocolServer extends Translator {
   }
 }
 
-/** `[uid, gid, pid, groups]` → credentials; `undefined` for none; `false` when malformed. */
-function credentialsOf(creds: unknown): Credentials | undefined | false {
-  if (creds === null || creds === undefined) return undefined;
-  if (!Array.isArray(creds) || creds.length < 3 || !creds.slice(0, 3).every((n) => typeof n === 'number')) return false;
-  const groups: unknown = creds[3];
+/**
+ * `[uid, gid, pid, groups]` → credentials (none: all 0); `undefined` for root without squashing;
+ * `false` when malformed. With `squash`, uid 0 becomes `squash.uid` and gid 0 (also in the groups)
+ * `squash.gid`, as GlusterFS's server.root-squash.
+ */
+function credentialsOf(creds: unknown, squash: { uid: number; gid: number } | null): Credentials | undefined | false {
+  let c: Credentials;
+  if (creds === null || creds === undefined) {
+    if (squash === null) return undefined;
+    c = { uid: 0, gid: 0, pid: 0, groups: [] };
+  } else {
+    if (!Array.isArray(creds) || creds.length < 3 || !creds.slice(0, 3).every((n) => typeof n === 'number')) return false;
+    const groups: unknown = creds[3];
+    c = {
+      uid: creds[0] as number,
+      gid: creds[1] as number,
+      pid: creds[2] as number,
+      groups: Array.isArray(groups) && groups.every((g) => typeof g === 'number') ? (groups as number[]) : [],
+    };
+  }
+  if (squash === null) return c;
+  const groups = c.groups ?? [];
   return {
-    uid: creds[0] as number,
-    gid: creds[1] as number,
-    pid: creds[2] as number,
-    groups: Array.isArray(groups) && groups.every((g) => typeof g === 'number') ? (groups as number[]) : [],
+    uid: c.uid === 0 ? squash.uid : c.uid,
+    gid: c.gid === 0 ? squash.gid : c.gid,
+    pid: c.pid,
+    groups: groups.includes(0) ? groups.map((g) => (g === 0 ? squash.gid : g)) : groups,
   };
 }
