@@ -230,7 +230,7 @@ if (role === 'manager') {
     console.log(`\nstreaming: ${WINDOW} fops of 1 MiB in flight, ${STREAM_MB} MiB per round; the raw pair sends the same 1 MiB messages, each acknowledged. (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
   } finally {
     for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
-    await new Promise((r) => setTimeout(r, 300).unref());
+    await new Promise((r) => setTimeout(r, 300));
     for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
   }
 }
