@@ -13,7 +13,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { median } from '../lib.ts';
+import { firstLine, median } from '../lib.ts';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const RUNS = Number(process.env['BENCH_RUNS'] ?? 3);
@@ -22,19 +22,7 @@ const children: ChildProcess[] = [];
 function start(script: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ child: ChildProcess; line: string }> {
   const child = spawn(process.execPath, ['--import', 'tsx', join(here, script), ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
   children.push(child);
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const t = setTimeout(() => reject(new Error(`${script} ${args.join(' ')} did not start`)), 30_000);
-    child.stdout?.on('data', (d: Buffer) => {
-      out += d.toString();
-      const i = out.indexOf('\n');
-      if (i >= 0) {
-        clearTimeout(t);
-        resolve({ child, line: out.slice(0, i) });
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
-  });
+  return firstLine(child, `${script} ${args.join(' ')}`).then((line) => ({ child, line }));
 }
 
 async function measure(args: string[]): Promise<Record<string, number>> {

@@ -29,7 +29,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { median } from '../lib.ts';
+import { firstLine, median } from '../lib.ts';
 import { batchedWriter, frameSplitter } from '../rpc/frames.ts';
 
 const self = fileURLToPath(import.meta.url);
@@ -186,19 +186,7 @@ if (role === 'manager') {
   const start = (args: string[]): Promise<{ child: ChildProcess; line: string }> => {
     const child = spawn(process.execPath, ['--import', 'tsx', ...prof, self, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
     children.push(child);
-    return new Promise((resolve, reject) => {
-      let out = '';
-      const t = setTimeout(() => reject(new Error(`${args[0]} did not start`)), 30_000);
-      child.stdout?.on('data', (d: Buffer) => {
-        out += d.toString();
-        const i = out.indexOf('\n');
-        if (i >= 0) {
-          clearTimeout(t);
-          resolve({ child, line: out.slice(0, i) });
-        }
-      });
-      child.once('exit', (code) => reject(new Error(`${args[0]} exited with ${code}`)));
-    });
+    return firstLine(child, args[0] ?? 'role').then((line) => ({ child, line }));
   };
   const portOf = (line: string): string => /PORT (\d+)/.exec(line)?.[1] ?? '0';
   const t0 = performance.now();
