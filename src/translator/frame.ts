@@ -53,16 +53,28 @@ export class CallRoot {
   /** The translator that last unwound a failure (GlusterFS's `root->err_xl`). */
   errXl: Translator | null = null;
   /** @internal */
-  finish: RootCallback;
+  readonly finish: RootCallback;
+  /** @internal the graph's set of requests in flight; the root leaves it when it completes. */
+  readonly tracker: Set<CallRoot> | null;
 
-  constructor(op: FopName, finish: RootCallback, credentials: Credentials | undefined, deadline: number) {
+  constructor(op: FopName, finish: RootCallback, credentials: Credentials | undefined, deadline: number, tracker: Set<CallRoot> | null = null) {
     this.op = op;
     this.finish = finish;
+    this.tracker = tracker;
+    tracker?.add(this);
     this.uid = credentials?.uid ?? 0;
     this.gid = credentials?.gid ?? 0;
     this.pid = credentials?.pid ?? 0;
     this.groups = credentials?.groups ?? [];
     this.deadline = deadline;
+  }
+
+  /** @internal Answers the caller once: `(opRet, opErrno, r0..r5)`; later calls do nothing. */
+  complete(opRet: number, opErrno: number, r0: unknown, r1: unknown, r2: unknown, r3: unknown, r4: unknown, r5: unknown): void {
+    if (this.done) return;
+    this.done = true;
+    this.tracker?.delete(this);
+    this.finish(opRet, opErrno, r0, r1, r2, r3, r4, r5);
   }
 }
 

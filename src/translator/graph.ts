@@ -142,13 +142,7 @@ export class Graph {
     const wasUp = this.#state === 'up';
     this.#state = 'down';
     if (wasUp) this.top.notify({ type: 'parent-down' }, null);
-    for (const root of this.#inflight) {
-      if (!root.done) {
-        root.done = true;
-        root.finish(-1, errno.ENOTCONN, null, null, null, null, null, null);
-      }
-    }
-    this.#inflight.clear();
+    for (const root of [...this.#inflight]) root.complete(-1, errno.ENOTCONN, null, null, null, null, null, null);
     if (this.#sweeper) clearInterval(this.#sweeper);
     this.#sweeper = undefined;
     this.inodes.clear();
@@ -225,18 +219,8 @@ export class Graph {
     }
     const timeout = this.frameTimeout;
     const finite = Number.isFinite(timeout) && timeout > 0;
-    const inflight = this.#inflight;
     // Every request is tracked (fini answers the pending ones); only a finite timeout sweeps.
-    const root = new CallRoot(
-      op,
-      (r, n, r0, r1, r2, r3, r4, r5) => {
-        inflight.delete(root);
-        finish(r, n, r0, r1, r2, r3, r4, r5);
-      },
-      credentials,
-      finite ? Date.now() + timeout : Infinity,
-    );
-    inflight.add(root);
+    const root = new CallRoot(op, finish, credentials, finite ? Date.now() + timeout : Infinity, this.#inflight);
     if (finite && this.#sweeper === undefined) this.startSweeper();
     const handler = at._dispatch[i] as Translator;
     invoke(handler, new Frame(root, null, handler, i, null), i, a, b, c, d, e, f);
@@ -260,7 +244,7 @@ export class Graph {
         i,
         (opRet, opErrno, r0, r1, r2, r3, r4, r5) => {
           const results = [r0, r1, r2, r3, r4, r5];
-          results.length = this.resultCount(fop);
+          results.length = RESULT_COUNTS[fop];
           resolve({ opRet, opErrno, results: results as FopResults<F> });
         },
         credentials,
@@ -274,23 +258,14 @@ export class Graph {
     });
   }
 
-  private resultCount(fop: FopName): number {
-    return RESULT_COUNTS[fop];
-  }
-
   private startSweeper(): void {
     const period = Math.max(10, Math.min(1000, this.frameTimeout / 4));
     this.#sweeper = setInterval(() => {
       const now = Date.now();
       for (const root of this.#inflight) {
-        if (root.done) {
-          this.#inflight.delete(root);
-        } else if (now >= root.deadline) {
-          this.#inflight.delete(root);
-          root.done = true;
-          this.#logger.warn({ fop: root.op, unique: root.unique, frameTimeout: this.frameTimeout }, `${root.op} ${root.unique} got no answer within the frame-timeout; it fails with ETIMEDOUT`);
-          root.finish(-1, errno.ETIMEDOUT, ...NULLS);
-        }
+        if (now < root.deadline) continue;
+        this.#logger.warn({ fop: root.op, unique: root.unique, frameTimeout: this.frameTimeout }, `${root.op} ${root.unique} got no answer within the frame-timeout; it fails with ETIMEDOUT`);
+        root.complete(-1, errno.ETIMEDOUT, ...NULLS);
       }
     }, period);
     this.#sweeper.unref();

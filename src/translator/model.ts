@@ -34,24 +34,8 @@ const S_IFMT_BY_IA: readonly number[] = [0, 0o100000, 0o040000, 0o120000, 0o0600
 
 /** The `ia_type` of a POSIX `st_mode`. */
 export function iaTypeFromMode(mode: number): IaType {
-  switch (mode & 0o170000) {
-    case 0o100000:
-      return IA.IFREG;
-    case 0o040000:
-      return IA.IFDIR;
-    case 0o120000:
-      return IA.IFLNK;
-    case 0o060000:
-      return IA.IFBLK;
-    case 0o020000:
-      return IA.IFCHR;
-    case 0o010000:
-      return IA.IFIFO;
-    case 0o140000:
-      return IA.IFSOCK;
-    default:
-      return IA.INVAL;
-  }
+  const i = S_IFMT_BY_IA.indexOf(mode & 0o170000);
+  return (i > 0 ? i : IA.INVAL) as IaType;
 }
 
 /** The POSIX `st_mode` of an `iatt`: type bits plus suid/sgid/sticky and rwx bits (`prot`). */

@@ -13,6 +13,7 @@
  * further; it is redone whenever `pass-through` is reconfigured.
  * @module
  */
+import { TranslatorError } from '../errors.ts';
 import type { Logger } from '../util/log.ts';
 import { FOP_NAMES, FOP_TABLE_VERSION, FOPS, capitalize, type FopArgs, type FopName, type FopResults } from './fops.ts';
 import { Frame } from './frame.ts';
@@ -128,7 +129,7 @@ export abstract class Translator {
 
   /** The graph this translator belongs to (set when the graph is built). */
   get graph(): Graph {
-    if (!this.#graph) throw new Error(`translator '${this.name}' is not part of a graph`);
+    if (!this.#graph) throw new TranslatorError(`translator '${this.name}' is not part of a graph`, { translator: this.name });
     return this.#graph;
   }
 
@@ -219,15 +220,15 @@ export abstract class Translator {
   private resolveChild(child: Translator | string | null): Translator {
     if (child === null || child === this) {
       const first = this.children[0];
-      if (!first) throw new Error(`translator '${this.name}' has no child to wind to`);
+      if (!first) throw new TranslatorError(`translator '${this.name}' has no child to wind to`, { translator: this.name });
       return first;
     }
     if (typeof child === 'string') {
       const found = this.children.find((c) => c.name === child);
-      if (!found) throw new Error(`translator '${this.name}' has no child named '${child}'`);
+      if (!found) throw new TranslatorError(`translator '${this.name}' has no child named '${child}'`, { translator: this.name });
       return found;
     }
-    if (!this.children.includes(child)) throw new Error(`'${child.name}' is not a child of '${this.name}'`);
+    if (!this.children.includes(child)) throw new TranslatorError(`'${child.name}' is not a child of '${this.name}'`, { translator: this.name });
     return child;
   }
 
@@ -329,10 +330,7 @@ export function unwind(frame: Frame, opRet: number, opErrno: number, a: unknown,
     } else if (opRet === 0) root.error = 0;
     const parent = frame.parent;
     if (parent === null) {
-      if (!root.done) {
-        root.done = true;
-        root.finish(opRet, opErrno, a, b, c, d, e, f);
-      }
+      root.complete(opRet, opErrno, a, b, c, d, e, f);
       return;
     }
     const owner = parent.xl;
@@ -403,7 +401,7 @@ for (let i = 0; i < FOP_COUNT; i++) {
   Object.defineProperty(Translator.prototype, `wind${name}`, {
     value: function (this: Translator, frame: Frame, a: unknown, b: unknown, c: unknown, d: unknown, e: unknown, f: unknown): void {
       const child = this.children[0];
-      if (child === undefined) throw new Error(`translator '${this.name}' has no child to wind ${fop} to`);
+      if (child === undefined) throw new TranslatorError(`translator '${this.name}' has no child to wind ${fop} to`, { translator: this.name });
       wind(child, opIndex, frame, child, a, b, c, d, e, f);
     },
     writable: true,
@@ -411,7 +409,7 @@ for (let i = 0; i < FOP_COUNT; i++) {
   });
   Object.defineProperty(Translator.prototype, `unwind${name}`, {
     value: function (this: Translator, frame: Frame, opRet: number, opErrno: number, a?: unknown, b?: unknown, c?: unknown, d?: unknown, e?: unknown, f?: unknown): void {
-      if (frame.opIndex !== opIndex) throw new Error(`unwind${name} called on a ${frame.op} frame`);
+      if (frame.opIndex !== opIndex) throw new TranslatorError(`translator '${this.name}': unwind${name} called on a ${frame.op} frame`, { translator: this.name });
       unwind(frame, opRet, opErrno, a ?? null, b ?? null, c ?? null, d ?? null, e ?? null, f ?? null);
     },
     writable: true,

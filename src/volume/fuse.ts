@@ -459,7 +459,7 @@ function makeOps(volume: Volume, handles: HandleTable, options: MountOptions, lo
 function run(cmd: string, args: string[], timeoutMs: number): Promise<void> {
   return new Promise((resolve, reject) => {
     execFile(cmd, args, { timeout: timeoutMs }, (err, _stdout, stderr) => {
-      if (err) reject(new Error(`${cmd} ${args.join(' ')}: ${firstLine(String(stderr).trim()) || err.message}`, { cause: err }));
+      if (err) reject(new MountError('SWITCHYARD_ERR_MOUNT', `${cmd} ${args.join(' ')}: ${firstLine(String(stderr).trim()) || err.message}`, undefined, { cause: err }));
       else resolve();
     });
   });
